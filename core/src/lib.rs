@@ -1,0 +1,21 @@
+//! Tessera's shared vocabulary: keys, dtypes, chunks, operations, task graphs,
+//! the kernels that run them, wire messages and their codec. Nothing here opens a socket.
+
+pub mod chunk;
+pub mod codec;
+pub mod dtype;
+pub mod error;
+pub mod graph;
+pub mod key;
+pub mod kernels;
+pub mod ops;
+pub mod rpc;
+pub mod scalar;
+pub mod wire;
+
+pub use chunk::Chunk;
+pub use dtype::{DType, Element};
+pub use error::{Error, Result};
+pub use graph::{Task, TaskGraph};
+pub use key::TaskKey;
+pub use scalar::Scalar;
