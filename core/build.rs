@@ -29,7 +29,7 @@ fn main() {
             "client_session",
             "ClientSession",
             "crate::wire::ClientMessage",
-            "crate::wire::ClientEvent",
+            "Vec<crate::wire::ClientEvent>",
             true,
         ))
         .method(method(

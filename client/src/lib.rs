@@ -1,1 +1,56 @@
-//! placeholder
+//! Tessera: Dask-style chunked arrays computed on a real multi-process cluster.
+//! Build an `Array` expression, connect a `Client` (or start a `LocalCluster`), compute.
+//!
+//! ```no_run
+//! use tessera::{LocalCluster, array};
+//! let cluster = LocalCluster::builder().workers(2).build()?;
+//! let client = cluster.client()?;
+//! let x = array::random::<f64>(&[2_000, 2_000], &[500, 500], 42);
+//! let z = (&x + &x.t()).mean_axis(0);
+//! let v: ndarray::Array1<f64> = client.compute(&z)?;
+//! # Ok::<(), tessera::Error>(())
+//! ```
+
+pub mod array;
+pub mod cli;
+pub mod client;
+pub mod cluster;
+pub mod demo;
+pub mod futures;
+
+pub use array::Array;
+pub use client::Client;
+pub use cluster::{LocalCluster, LocalClusterBuilder};
+pub use futures::{ArrayFuture, AsCompleted};
+pub use tessera_core::kernels::register_kernel;
+pub use tessera_core::{Chunk, DType, Error, Result, Scalar, TaskKey};
+
+/// Call first thing in `main` of a program that starts a `LocalCluster` with
+/// [`LocalClusterBuilder::current_exe`]: when this process was started as a scheduler or
+/// worker, it runs that role (with the kernels this program registered) and exits;
+/// otherwise it returns at once.
+pub fn entry_hook() {
+    if std::env::var_os(cluster::ENTRY_ENV).is_none() {
+        return;
+    }
+    let args = std::env::args_os();
+    let cli = match <cli::Cli as clap::Parser>::try_parse_from(args) {
+        Ok(c) => c,
+        Err(e) => e.exit(),
+    };
+    init_logging();
+    match cli::run(cli) {
+        Ok(()) => std::process::exit(0),
+        Err(e) => {
+            eprintln!("tessera: {e}");
+            std::process::exit(1);
+        }
+    }
+}
+
+/// Human-readable logs on stderr, filtered by `RUST_LOG` (default `info` for tessera).
+pub fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,tessera=info,tessera_worker=info,tessera_scheduler=info"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}

@@ -170,7 +170,8 @@ pub struct ScatteredKey {
     pub nbytes: u64,
 }
 
-/// What the scheduler sends on a client's session stream.
+/// What the scheduler sends on a client's session stream (in batches: each stream
+/// message is a `Vec<ClientEvent>`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum ClientEvent {
     /// First message of the session.

@@ -1,1 +1,11 @@
-//! placeholder
+//! Tessera's worker: stores chunks, runs kernels on a rayon pool, serves data over Flight.
+//! It registers with the scheduler, runs what it is assigned and reports back in batches.
+
+pub mod executor;
+pub mod flight;
+pub mod metrics;
+pub mod peers;
+pub mod session;
+pub mod store;
+
+pub use session::{WorkerConfig, run_worker};

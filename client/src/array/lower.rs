@@ -1,0 +1,232 @@
+//! Lowering: turn an array expression into tasks, one per output chunk of every node,
+//! with deterministic keys so equal sub-expressions become the same tasks.
+
+use super::chunks::{chunk_shape, grid_counts, grid_indices, linear_index, offsets};
+use super::rechunk::rechunk_pieces;
+use super::{Node, NodeKind, Source};
+use std::collections::HashSet;
+use std::sync::Arc;
+use tessera_core::key::Tokenizer;
+use tessera_core::ops::{Op, Reduction};
+use tessera_core::{Chunk, Task, TaskGraph, TaskKey};
+
+/// A lowered expression.
+pub(crate) struct Lowered {
+    /// Tasks to submit.
+    pub graph: TaskGraph,
+    /// Keys of the root's chunks, in C order of its chunk grid.
+    pub outputs: Vec<TaskKey>,
+    /// Client-held chunks that must be put on workers before the graph runs.
+    pub literals: Vec<(TaskKey, Chunk)>,
+}
+
+/// Lower the expression rooted at `root`.
+pub(crate) fn lower(root: &Arc<Node>) -> Lowered {
+    let mut l = Lowering { graph: TaskGraph::default(), literals: Vec::new(), seen: HashSet::new() };
+    l.node(root);
+    Lowered { graph: l.graph, outputs: chunk_keys(root), literals: l.literals }
+}
+
+/// Keys of a node's chunks in C order.
+pub(crate) fn chunk_keys(node: &Node) -> Vec<TaskKey> {
+    grid_indices(&grid_counts(&node.chunks))
+        .iter()
+        .map(|ix| TaskKey::chunk(&node.name, ix))
+        .collect()
+}
+
+struct Lowering {
+    graph: TaskGraph,
+    literals: Vec<(TaskKey, Chunk)>,
+    seen: HashSet<String>,
+}
+
+fn nbytes(node: &Node, shape: &[usize]) -> u64 {
+    (shape.iter().product::<usize>() * node.dtype.itemsize()) as u64
+}
+
+impl Lowering {
+    fn push(&mut self, key: TaskKey, op: &Op, inputs: Vec<TaskKey>, nbytes_hint: u64) {
+        self.graph.tasks.push(Task::new(key, op, inputs, nbytes_hint));
+    }
+
+    fn node(&mut self, node: &Arc<Node>) {
+        if !self.seen.insert(node.name.clone()) {
+            return;
+        }
+        let counts = grid_counts(&node.chunks);
+        let indices = grid_indices(&counts);
+        match &node.kind {
+            NodeKind::Source(src) => {
+                for ix in &indices {
+                    let shape = chunk_shape(&node.chunks, ix);
+                    let op = match src {
+                        Source::Full(v) => Op::Full { shape: shape.clone(), value: *v },
+                        Source::Arange { start, step } => Op::Arange {
+                            start: start + offsets(&node.chunks[0])[ix[0]] as f64 * step,
+                            step: *step,
+                            len: shape[0],
+                            dtype: node.dtype,
+                        },
+                        Source::Random { seed, dist } => Op::Random {
+                            seed: *seed,
+                            stream: linear_index(&counts, ix) as u64,
+                            shape: shape.clone(),
+                            dist: *dist,
+                            dtype: node.dtype,
+                        },
+                    };
+                    self.push(TaskKey::chunk(&node.name, ix), &op, vec![], nbytes(node, &shape));
+                }
+            }
+            NodeKind::Literal(chunks) => {
+                for (ix, chunk) in indices.iter().zip(chunks) {
+                    self.literals.push((TaskKey::chunk(&node.name, ix), chunk.clone()));
+                }
+            }
+            NodeKind::Elementwise { expr, inputs } => {
+                for n in inputs {
+                    self.node(n);
+                }
+                let ndim = node.shape.len();
+                for ix in &indices {
+                    let keys = inputs
+                        .iter()
+                        .map(|n| {
+                            let pad = ndim - n.shape.len();
+                            let in_ix: Vec<usize> = (0..n.shape.len())
+                                .map(|a| if n.shape[a] == 1 && node.shape[a + pad] != 1 { 0 } else { ix[a + pad] })
+                                .collect();
+                            TaskKey::chunk(&n.name, &in_ix)
+                        })
+                        .collect();
+                    let shape = chunk_shape(&node.chunks, ix);
+                    let hint = nbytes(node, &shape);
+                    let op = Op::Elementwise { expr: expr.clone(), shape };
+                    self.push(TaskKey::chunk(&node.name, ix), &op, keys, hint);
+                }
+            }
+            NodeKind::Transpose { input, axes } => {
+                self.node(input);
+                let op = Op::Transpose { axes: axes.clone() };
+                for ix in &indices {
+                    let mut in_ix = vec![0; ix.len()];
+                    for (k, &a) in axes.iter().enumerate() {
+                        in_ix[a] = ix[k];
+                    }
+                    let hint = nbytes(node, &chunk_shape(&node.chunks, ix));
+                    self.push(TaskKey::chunk(&node.name, ix), &op, vec![TaskKey::chunk(&input.name, &in_ix)], hint);
+                }
+            }
+            NodeKind::Reduce { input, reduction, axes, split_every } => {
+                self.node(input);
+                self.reduce(node, input, *reduction, axes, *split_every);
+            }
+            NodeKind::Rechunk { input } => {
+                self.node(input);
+                for ix in &indices {
+                    let (keys, pieces) = rechunk_pieces(input, &node.chunks, ix);
+                    let shape = chunk_shape(&node.chunks, ix);
+                    let hint = nbytes(node, &shape);
+                    let op = Op::Assemble { shape, dtype: node.dtype, pieces };
+                    self.push(TaskKey::chunk(&node.name, ix), &op, keys, hint);
+                }
+            }
+            NodeKind::MapBlocks { input, kernel, args } => {
+                self.node(input);
+                let op = Op::Kernel { name: kernel.clone(), args: args.clone() };
+                for ix in &indices {
+                    let hint = nbytes(node, &chunk_shape(&node.chunks, ix));
+                    self.push(TaskKey::chunk(&node.name, ix), &op, vec![TaskKey::chunk(&input.name, ix)], hint);
+                }
+            }
+            NodeKind::Persisted { .. } => {
+                // Held by the cluster: its keys are inputs, not tasks.
+            }
+        }
+    }
+
+    fn reduce(&mut self, node: &Node, input: &Node, reduction: Reduction, axes: &[usize], split_every: usize) {
+        let in_counts = grid_counts(&input.chunks);
+        let partial_name = Tokenizer::new(&format!("{}-partial", reduction.name())).str(&node.name).finish();
+        let partial_op = Op::ReducePartial { reduction, axes: axes.to_vec() };
+        let state_bytes = |shape: &[usize]| {
+            let kept: usize = shape.iter().enumerate().filter(|(a, _)| !axes.contains(a)).map(|(_, &d)| d).product();
+            (kept * reduction.state_len() * reduction.state_dtype(input.dtype).itemsize()) as u64
+        };
+        let kept_axes: Vec<usize> = (0..input.shape.len()).filter(|a| !axes.contains(a)).collect();
+        let reduced_counts: Vec<usize> = axes.iter().map(|&a| in_counts[a]).collect();
+        let out_counts = grid_counts(&node.chunks);
+        for out_ix in grid_indices(&out_counts) {
+            // Partials of every input chunk that reduces into this output chunk, in C order.
+            let mut level: Vec<TaskKey> = Vec::new();
+            for red_ix in grid_indices(&reduced_counts) {
+                let mut in_ix = vec![0; input.shape.len()];
+                for (k, &a) in kept_axes.iter().enumerate() {
+                    in_ix[a] = out_ix[k];
+                }
+                for (k, &a) in axes.iter().enumerate() {
+                    in_ix[a] = red_ix[k];
+                }
+                let key = TaskKey::chunk(&partial_name, &in_ix);
+                let hint = state_bytes(&chunk_shape(&input.chunks, &in_ix));
+                self.push(key.clone(), &partial_op, vec![TaskKey::chunk(&input.name, &in_ix)], hint);
+                level.push(key);
+            }
+            let hint = state_bytes(&chunk_shape(&input.chunks, &vec![0; input.shape.len()]));
+            let mut depth = 0u64;
+            while level.len() > 1 {
+                depth += 1;
+                let combine_name = Tokenizer::new(&format!("{}-combine", reduction.name()))
+                    .str(&node.name)
+                    .u64(depth)
+                    .finish();
+                let mut next = Vec::with_capacity(level.len().div_ceil(split_every));
+                for (g, group) in level.chunks(split_every).enumerate() {
+                    if group.len() == 1 {
+                        next.push(group[0].clone());
+                        continue;
+                    }
+                    let mut ix = out_ix.clone();
+                    ix.push(g);
+                    let key = TaskKey::chunk(&combine_name, &ix);
+                    self.push(key.clone(), &Op::ReduceCombine { reduction }, group.to_vec(), hint);
+                    next.push(key);
+                }
+                level = next;
+            }
+            let op = Op::ReduceFinalize { reduction, axes: axes.to_vec(), dtype: node.dtype };
+            let out_hint = nbytes(node, &chunk_shape(&node.chunks, &out_ix));
+            self.push(TaskKey::chunk(&node.name, &out_ix), &op, level, out_hint);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::array::random;
+
+    #[test]
+    fn lowering_is_closed_and_deterministic() {
+        let a = random::<f64>(&[10, 10], &[3, 3], 1);
+        let z = (&a + &a.t()).mean_axis(0);
+        let l = lower(z.node().unwrap());
+        l.graph.validate(&|_| false).unwrap();
+        assert_eq!(l.outputs.len(), 4);
+        let again = lower((&a + &a.t()).mean_axis(0).node().unwrap());
+        assert_eq!(l.graph, again.graph);
+        // 16 random + 16 transpose + 16 add + 16 partials + 4 combines + 4 finals.
+        assert_eq!(l.graph.len(), 16 * 4 + 4 + 4);
+    }
+
+    #[test]
+    fn deep_combine_trees_reduce_to_one_state() {
+        let a = random::<f64>(&[100], &[1], 1);
+        let l = lower(a.try_reduce_split(Reduction::Sum, None, 2).unwrap().node().unwrap());
+        l.graph.validate(&|_| false).unwrap();
+        let finals: Vec<_> = l.graph.tasks.iter().filter(|t| l.outputs.contains(&t.key)).collect();
+        assert_eq!(finals.len(), 1);
+        assert_eq!(finals[0].inputs.len(), 1);
+    }
+}

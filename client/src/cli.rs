@@ -1,0 +1,185 @@
+//! The `tessera` command line: `scheduler`, `worker`, `local` and `demo`.
+//! Also what a user's program runs as when LocalCluster starts it as a worker.
+
+use crate::cluster::LocalCluster;
+use clap::{Parser, Subcommand};
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+use tessera_core::{Error, Result};
+
+/// Tessera: chunked arrays on a multi-process cluster.
+#[derive(Parser, Debug)]
+#[command(name = "tessera", version, about)]
+pub struct Cli {
+    /// What to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run a scheduler.
+    Scheduler {
+        /// Interface to listen on.
+        #[arg(long, default_value = "0.0.0.0")]
+        host: IpAddr,
+        /// Port (0 picks a free one).
+        #[arg(long, default_value_t = 8786)]
+        port: u16,
+        /// Declare a worker dead after this long without a heartbeat (e.g. 10s, 500ms).
+        #[arg(long, default_value = "10s", value_parser = parse_duration)]
+        worker_timeout: Duration,
+    },
+    /// Run a worker that joins the scheduler at ADDRESS (host:port).
+    Worker {
+        /// Scheduler address.
+        address: String,
+        /// Kernel threads (default: all cores).
+        #[arg(long)]
+        threads: Option<usize>,
+        /// Memory limit, e.g. 4GiB, 512MiB or bytes (default: all memory).
+        #[arg(long, value_parser = parse_bytes)]
+        memory_limit: Option<u64>,
+        /// Interface for the data service.
+        #[arg(long, default_value = "0.0.0.0")]
+        host: IpAddr,
+        /// Port for the data service (0 picks a free one).
+        #[arg(long, default_value_t = 0)]
+        port: u16,
+        /// Host name or IP others use to reach this worker (default: the host, or
+        /// this machine's address as seen from the scheduler connection).
+        #[arg(long)]
+        advertise_host: Option<String>,
+        /// Name shown in cluster listings.
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Start a scheduler and workers on this machine and wait for Ctrl-C.
+    Local {
+        /// Number of workers.
+        #[arg(long, default_value_t = 2)]
+        workers: usize,
+        /// Threads per worker.
+        #[arg(long, default_value_t = 1)]
+        threads_per_worker: usize,
+        /// Memory limit per worker (default: machine memory divided among workers).
+        #[arg(long, value_parser = parse_bytes)]
+        memory_limit: Option<u64>,
+    },
+    /// Start a local cluster, run the array example and print results and timings.
+    Demo(crate::demo::DemoArgs),
+}
+
+/// Parse `4GiB`, `512MiB`, `2GB`, `1000` into bytes.
+pub fn parse_bytes(s: &str) -> std::result::Result<u64, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let value: f64 = num.trim().parse().map_err(|_| format!("not a size: {s:?}"))?;
+    let mult: f64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1.0,
+        "kb" => 1e3,
+        "mb" => 1e6,
+        "gb" => 1e9,
+        "tb" => 1e12,
+        "kib" | "k" => 1024.0,
+        "mib" | "m" => 1024.0 * 1024.0,
+        "gib" | "g" => 1024.0 * 1024.0 * 1024.0,
+        "tib" | "t" => 1024.0f64.powi(4),
+        other => return Err(format!("unknown size unit {other:?} in {s:?}")),
+    };
+    if value < 0.0 || !value.is_finite() {
+        return Err(format!("size must be positive: {s:?}"));
+    }
+    Ok((value * mult) as u64)
+}
+
+/// Parse `10s`, `500ms`, `2m` or plain seconds.
+pub fn parse_duration(s: &str) -> std::result::Result<Duration, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let value: f64 = num.parse().map_err(|_| format!("not a duration: {s:?}"))?;
+    let secs = match unit {
+        "" | "s" => value,
+        "ms" => value / 1e3,
+        "m" => value * 60.0,
+        other => return Err(format!("unknown duration unit {other:?} in {s:?}")),
+    };
+    if secs <= 0.0 || !secs.is_finite() {
+        return Err(format!("duration must be positive: {s:?}"));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+fn runtime(threads: usize) -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads)
+        .enable_all()
+        .build()
+        .map_err(|e| Error::other(format!("cannot start the runtime: {e}")))
+}
+
+/// Run a parsed command line.
+pub fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Scheduler { host, port, worker_timeout } => runtime(2)?.block_on(async move {
+            let listener = tokio::net::TcpListener::bind(SocketAddr::new(host, port))
+                .await
+                .map_err(|e| Error::Cluster(format!("cannot bind {host}:{port}: {e}")))?;
+            let addr = listener.local_addr().map_err(|e| Error::other(e.to_string()))?;
+            println!("tessera scheduler listening on {addr}");
+            let config = tessera_scheduler::service::ServiceConfig {
+                worker_timeout,
+                heartbeat_interval: (worker_timeout / 10).clamp(Duration::from_millis(50), Duration::from_secs(1)),
+                ..Default::default()
+            };
+            tessera_scheduler::service::SchedulerService::new(config).serve(listener).await
+        }),
+        Command::Worker { address, threads, memory_limit, host, port, advertise_host, name } => {
+            let threads = threads.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+            let config = tessera_worker::WorkerConfig {
+                scheduler: address,
+                listen: SocketAddr::new(host, port),
+                advertise_host: advertise_host.or_else(|| (!host.is_unspecified()).then(|| host.to_string())),
+                threads,
+                memory_limit: memory_limit.unwrap_or_else(crate::cluster::total_memory),
+                name,
+            };
+            runtime(2)?.block_on(tessera_worker::run_worker(config))
+        }
+        Command::Local { workers, threads_per_worker, memory_limit } => {
+            let mut builder = LocalCluster::builder().workers(workers).threads_per_worker(threads_per_worker);
+            if let Some(m) = memory_limit {
+                builder = builder.memory_limit(m);
+            }
+            let cluster = builder.build()?;
+            println!("scheduler at {}; {} workers; Ctrl-C stops the cluster", cluster.scheduler_address(), workers);
+            runtime(1)?.block_on(async {
+                let _ = tokio::signal::ctrl_c().await;
+            });
+            drop(cluster);
+            Ok(())
+        }
+        Command::Demo(args) => crate::demo::run(args),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_and_durations_parse() {
+        assert_eq!(parse_bytes("4GiB").unwrap(), 4 << 30);
+        assert_eq!(parse_bytes("512MiB").unwrap(), 512 << 20);
+        assert_eq!(parse_bytes("2GB").unwrap(), 2_000_000_000);
+        assert_eq!(parse_bytes("1000").unwrap(), 1000);
+        assert!(parse_bytes("lots").is_err());
+        assert!(parse_bytes("4XB").is_err());
+        assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
+        assert_eq!(parse_duration("10s").unwrap(), Duration::from_secs(10));
+        assert!(parse_duration("-1s").is_err());
+    }
+}

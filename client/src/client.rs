@@ -1,0 +1,387 @@
+//! The user's connection to a cluster: submits graphs, tracks wanted keys, and fetches
+//! results straight from the workers that hold them. Blocking API over a private runtime.
+
+use crate::array::lower::{Lowered, chunk_keys, lower};
+use crate::array::{Array, Node, NodeKind};
+use crate::futures::ArrayFuture;
+use futures::StreamExt;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+use tessera_core::chunk::ChunkElement;
+use tessera_core::error::TaskError;
+use tessera_core::rpc::{MAX_GRPC_MESSAGE, SchedulerClient};
+use tessera_core::wire::{
+    ClientEvent, ClientMessage, ClusterInfo, Empty, ScatteredKey, Submission, WhoHasRequest,
+};
+use tessera_core::{Chunk, Error, Result, TaskKey};
+use tessera_worker::peers::PeerPool;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio_stream::wrappers::UnboundedReceiverStream;
+use tonic::transport::{Channel, Endpoint};
+
+/// Where a wanted key stands, as last reported by the scheduler.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum KeyStatus {
+    Pending,
+    InMemory { holders: Vec<String> },
+    Erred(TaskError),
+    Lost(String),
+}
+
+struct KeyEntry {
+    status: watch::Sender<KeyStatus>,
+    refs: usize,
+}
+
+pub(crate) struct ClientInner {
+    runtime: Option<tokio::runtime::Runtime>,
+    scheduler: SchedulerClient<Channel>,
+    outbound: mpsc::UnboundedSender<ClientMessage>,
+    keys: Mutex<HashMap<TaskKey, KeyEntry>>,
+    submissions: Mutex<HashMap<u64, oneshot::Sender<Option<String>>>>,
+    next_submission: AtomicU64,
+    pub(crate) peers: PeerPool,
+    address: String,
+}
+
+/// Keys a client keeps alive on the cluster; dropping the hold releases them.
+pub struct KeyHold {
+    keys: Vec<TaskKey>,
+    client: Weak<ClientInner>,
+}
+
+impl KeyHold {
+    /// The held keys.
+    pub fn keys(&self) -> &[TaskKey] {
+        &self.keys
+    }
+}
+
+impl Drop for KeyHold {
+    fn drop(&mut self) {
+        if let Some(client) = self.client.upgrade() {
+            client.release(&self.keys);
+        }
+    }
+}
+
+/// A connection to a Tessera scheduler.
+#[derive(Clone)]
+pub struct Client {
+    pub(crate) inner: Arc<ClientInner>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl ClientInner {
+    fn runtime(&self) -> &tokio::runtime::Runtime {
+        self.runtime.as_ref().expect("runtime lives until drop")
+    }
+
+    fn release(&self, keys: &[TaskKey]) {
+        let mut map = lock(&self.keys);
+        for key in keys {
+            if let Some(entry) = map.get_mut(key) {
+                entry.refs -= 1;
+                if entry.refs == 0 {
+                    map.remove(key);
+                }
+            }
+        }
+        drop(map);
+        let _ = self.outbound.send(ClientMessage::Release(keys.to_vec()));
+    }
+
+    fn handle(&self, event: ClientEvent) {
+        match event {
+            ClientEvent::Welcome { client_id } => tracing::debug!(client_id, "connected"),
+            ClientEvent::Submitted { id, error } => {
+                if let Some(tx) = lock(&self.submissions).remove(&id) {
+                    let _ = tx.send(error);
+                }
+            }
+            ClientEvent::InMemory { key, holders, .. } => self.set(&key, KeyStatus::InMemory { holders }),
+            ClientEvent::Erred { key, error } => self.set(&key, KeyStatus::Erred(error)),
+        }
+    }
+
+    fn set(&self, key: &TaskKey, status: KeyStatus) {
+        if let Some(entry) = lock(&self.keys).get(key) {
+            entry.status.send_replace(status);
+        }
+    }
+
+    fn lose_everything(&self, reason: &str) {
+        for entry in lock(&self.keys).values() {
+            if matches!(*entry.status.borrow(), KeyStatus::Pending | KeyStatus::InMemory { .. }) {
+                entry.status.send_replace(KeyStatus::Lost(reason.to_string()));
+            }
+        }
+        for (_, tx) in lock(&self.submissions).drain() {
+            let _ = tx.send(Some(reason.to_string()));
+        }
+    }
+}
+
+impl Drop for ClientInner {
+    fn drop(&mut self) {
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+impl Client {
+    /// Connect to the scheduler at `address` (`host:port`).
+    pub fn connect(address: &str) -> Result<Client> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("tessera-client")
+            .enable_all()
+            .build()
+            .map_err(|e| Error::other(format!("cannot start the client runtime: {e}")))?;
+        let address = address.trim_start_matches("tcp://").trim_start_matches("http://").to_string();
+        let (mut scheduler, mut inbound, outbound) = runtime.block_on(async {
+            let channel = Endpoint::from_shared(format!("http://{address}"))
+                .map_err(|e| Error::Cluster(format!("bad scheduler address {address:?}: {e}")))?
+                .connect_timeout(Duration::from_secs(10))
+                .tcp_nodelay(true)
+                .connect()
+                .await
+                .map_err(|e| Error::Cluster(format!("cannot reach the scheduler at {address}: {e}")))?;
+            let mut scheduler = SchedulerClient::new(channel)
+                .max_decoding_message_size(MAX_GRPC_MESSAGE)
+                .max_encoding_message_size(MAX_GRPC_MESSAGE);
+            let (outbound, rx) = mpsc::unbounded_channel();
+            let inbound = scheduler
+                .client_session(UnboundedReceiverStream::new(rx))
+                .await
+                .map_err(|s| Error::Cluster(format!("scheduler refused the session: {}", s.message())))?
+                .into_inner();
+            Ok::<_, Error>((scheduler, inbound, outbound))
+        })?;
+        let first = runtime
+            .block_on(inbound.message())
+            .map_err(|s| Error::Cluster(format!("scheduler session failed: {}", s.message())))?;
+        if !matches!(first.as_deref(), Some([ClientEvent::Welcome { .. }])) {
+            return Err(Error::Cluster(format!("expected Welcome from the scheduler, got {first:?}")));
+        }
+        let _ = &mut scheduler;
+        let inner = Arc::new(ClientInner {
+            runtime: Some(runtime),
+            scheduler,
+            outbound,
+            keys: Mutex::new(HashMap::new()),
+            submissions: Mutex::new(HashMap::new()),
+            next_submission: AtomicU64::new(1),
+            peers: PeerPool::default(),
+            address: address.clone(),
+        });
+        let weak = Arc::downgrade(&inner);
+        inner.runtime().spawn(async move {
+            let reason = loop {
+                match inbound.message().await {
+                    Ok(Some(events)) => {
+                        let Some(inner) = weak.upgrade() else { return };
+                        for event in events {
+                            inner.handle(event);
+                        }
+                    }
+                    Ok(None) => break format!("the scheduler at {address} closed the session"),
+                    Err(s) => break format!("lost the scheduler at {address}: {}", s.message()),
+                }
+            };
+            if let Some(inner) = weak.upgrade() {
+                tracing::error!("{reason}");
+                inner.lose_everything(&reason);
+            }
+        });
+        Ok(Client { inner })
+    }
+
+    /// The scheduler's address.
+    pub fn scheduler_address(&self) -> &str {
+        &self.inner.address
+    }
+
+    pub(crate) fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
+        self.inner.runtime().block_on(f)
+    }
+
+    /// A snapshot of the cluster: workers, their load, and scheduler counters.
+    pub fn cluster_info(&self) -> Result<ClusterInfo> {
+        let mut s = self.inner.scheduler.clone();
+        self.block_on(async move { s.cluster_info(Empty {}).await })
+            .map(|r| r.into_inner())
+            .map_err(|s| Error::Cluster(format!("cluster_info: {}", s.message())))
+    }
+
+    /// Data addresses of the workers holding each key (empty where none does).
+    pub fn who_has(&self, keys: &[TaskKey]) -> Result<Vec<Vec<String>>> {
+        self.block_on(self.who_has_async(keys.to_vec()))
+    }
+
+    async fn who_has_async(&self, keys: Vec<TaskKey>) -> Result<Vec<Vec<String>>> {
+        let mut s = self.inner.scheduler.clone();
+        s.who_has(WhoHasRequest { keys })
+            .await
+            .map(|r| r.into_inner().holders)
+            .map_err(|s| Error::Cluster(format!("who_has: {}", s.message())))
+    }
+
+    /// Submit an expression and hold its output keys; results stay on the workers.
+    pub(crate) async fn submit_lowered(&self, lowered: Lowered) -> Result<Arc<KeyHold>> {
+        let scattered = self.scatter(lowered.literals).await?;
+        let keys = lowered.outputs;
+        {
+            let mut map = lock(&self.inner.keys);
+            for key in &keys {
+                map.entry(key.clone())
+                    .or_insert_with(|| KeyEntry { status: watch::Sender::new(KeyStatus::Pending), refs: 0 })
+                    .refs += 1;
+            }
+        }
+        let hold = Arc::new(KeyHold { keys: keys.clone(), client: Arc::downgrade(&self.inner) });
+        let id = self.inner.next_submission.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = oneshot::channel();
+        lock(&self.inner.submissions).insert(id, tx);
+        let submission = Submission { id, graph: lowered.graph, wanted: keys, scattered };
+        self.inner
+            .outbound
+            .send(ClientMessage::Submit(submission))
+            .map_err(|_| Error::Cluster("the scheduler session is closed".into()))?;
+        match rx.await {
+            Ok(None) => Ok(hold),
+            Ok(Some(error)) => Err(Error::Cluster(format!("submission refused: {error}"))),
+            Err(_) => Err(Error::Cluster("the scheduler session closed during submission".into())),
+        }
+    }
+
+    /// Put client-held chunks the cluster lacks on workers, round robin.
+    async fn scatter(&self, literals: Vec<(TaskKey, Chunk)>) -> Result<Vec<ScatteredKey>> {
+        if literals.is_empty() {
+            return Ok(vec![]);
+        }
+        let keys: Vec<TaskKey> = literals.iter().map(|(k, _)| k.clone()).collect();
+        let holders = self.who_has_async(keys).await?;
+        let missing: Vec<(TaskKey, Chunk)> = literals
+            .into_iter()
+            .zip(holders)
+            .filter(|(_, h)| h.is_empty())
+            .map(|(l, _)| l)
+            .collect();
+        if missing.is_empty() {
+            return Ok(vec![]);
+        }
+        let mut s = self.inner.scheduler.clone();
+        let info = s
+            .cluster_info(Empty {})
+            .await
+            .map_err(|s| Error::Cluster(format!("cluster_info: {}", s.message())))?
+            .into_inner();
+        let mut workers: Vec<_> = info.workers.into_iter().map(|w| (w.id, w.registration.data_address)).collect();
+        workers.sort();
+        if workers.is_empty() {
+            return Err(Error::Cluster("the cluster has no workers to hold the data".into()));
+        }
+        let peers = &self.inner.peers;
+        let puts = missing.into_iter().enumerate().map(|(i, (key, chunk))| {
+            let worker = workers[i % workers.len()].1.clone();
+            async move {
+                peers.put(&worker, &key, &chunk).await?;
+                Ok::<_, Error>(ScatteredKey { key, worker, nbytes: chunk.nbytes() as u64 })
+            }
+        });
+        futures::stream::iter(puts).buffered(8).collect::<Vec<_>>().await.into_iter().collect()
+    }
+
+    /// Wait until `key` is in memory somewhere; its holders, or the task's error.
+    pub(crate) async fn wait_key(&self, key: &TaskKey) -> Result<Vec<String>> {
+        let mut rx = match lock(&self.inner.keys).get(key) {
+            Some(entry) => entry.status.subscribe(),
+            None => return Err(Error::other(format!("{key} is not held by this client"))),
+        };
+        let status = rx
+            .wait_for(|s| *s != KeyStatus::Pending)
+            .await
+            .map_err(|_| Error::Cluster("client closed".into()))?
+            .clone();
+        match status {
+            KeyStatus::InMemory { holders } => Ok(holders),
+            KeyStatus::Erred(e) => Err(Error::Task(e)),
+            KeyStatus::Lost(reason) => Err(Error::Cluster(reason)),
+            KeyStatus::Pending => unreachable!("waited for a non-pending status"),
+        }
+    }
+
+    /// Whether `key` has a final status (in memory or erred).
+    pub(crate) fn key_done(&self, key: &TaskKey) -> bool {
+        lock(&self.inner.keys)
+            .get(key)
+            .is_some_and(|e| *e.status.borrow() != KeyStatus::Pending)
+    }
+
+    /// Fetch one computed chunk, following it if its holder dies (the scheduler recomputes it).
+    pub(crate) async fn fetch_key(&self, key: &TaskKey) -> Result<Chunk> {
+        let mut holders = self.wait_key(key).await?;
+        let mut last_error = None;
+        for _ in 0..600 {
+            if !holders.is_empty() {
+                match self.inner.peers.fetch_any(&holders, key).await {
+                    Ok(chunk) => return Ok(chunk),
+                    Err(e) => last_error = Some(e),
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            if let Some(KeyStatus::Erred(e)) = lock(&self.inner.keys).get(key).map(|e| e.status.borrow().clone()) {
+                return Err(Error::Task(e));
+            }
+            holders = self.who_has_async(vec![key.clone()]).await?.pop().unwrap_or_default();
+        }
+        Err(last_error.unwrap_or_else(|| Error::Cluster(format!("{key} could not be fetched"))))
+    }
+
+    /// Start computing `array` on the cluster; the result stays on the workers until fetched.
+    pub fn submit(&self, array: &Array) -> Result<ArrayFuture> {
+        let node = array.node()?.clone();
+        let hold = self.block_on(self.submit_lowered(lower(&node)))?;
+        Ok(ArrayFuture::new(self.clone(), node, hold))
+    }
+
+    /// Compute `array` and return it as an ndarray of element type `T` and dimension `D`
+    /// (`ndarray::IxDyn` accepts any number of axes).
+    pub fn compute<T: ChunkElement, D: ndarray::Dimension>(&self, array: &Array) -> Result<ndarray::Array<T, D>> {
+        self.submit(array)?.result()
+    }
+
+    /// Compute `array` on the cluster and keep its chunks there: the returned array reads
+    /// them instead of recomputing. The chunks are released when every copy is dropped.
+    pub fn persist(&self, array: &Array) -> Result<Array> {
+        let node = array.node()?.clone();
+        if let NodeKind::Persisted { .. } = node.kind {
+            return Ok(array.clone());
+        }
+        let hold = self.block_on(self.submit_lowered(lower(&node)))?;
+        Ok(Array::wrap(Arc::new(Node {
+            name: node.name.clone(),
+            shape: node.shape.clone(),
+            chunks: node.chunks.clone(),
+            dtype: node.dtype,
+            kind: NodeKind::Persisted { input: node.clone(), hold },
+        })))
+    }
+
+    /// Iterate over `futures` in the order they finish (Dask's `as_completed`).
+    pub fn as_completed(&self, futures: Vec<ArrayFuture>) -> crate::futures::AsCompleted {
+        crate::futures::AsCompleted::new(self.clone(), futures)
+    }
+
+    /// Keys of an array's chunks, in C order (for `who_has` and tests).
+    pub fn chunk_keys(&self, array: &Array) -> Result<Vec<TaskKey>> {
+        Ok(chunk_keys(array.node()?))
+    }
+}

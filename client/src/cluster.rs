@@ -1,0 +1,299 @@
+//! `LocalCluster`: a scheduler and N workers as real child processes on 127.0.0.1,
+//! started on free ports, waited for, and stopped when dropped (also on panic).
+
+use crate::client::Client;
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use tessera_core::{Error, Result};
+
+/// Environment variable that makes a program built with [`crate::entry_hook`] act as a
+/// scheduler or worker process instead of running its own `main`.
+pub const ENTRY_ENV: &str = "TESSERA_ENTRY";
+
+/// Settings for a [`LocalCluster`].
+#[derive(Clone, Debug)]
+pub struct LocalClusterBuilder {
+    workers: usize,
+    threads_per_worker: usize,
+    memory_limit: Option<u64>,
+    executable: Option<PathBuf>,
+    use_current_exe: bool,
+    worker_timeout: Duration,
+    startup_timeout: Duration,
+}
+
+impl Default for LocalClusterBuilder {
+    fn default() -> Self {
+        LocalClusterBuilder {
+            workers: 2,
+            threads_per_worker: 1,
+            memory_limit: None,
+            executable: None,
+            use_current_exe: false,
+            worker_timeout: Duration::from_secs(10),
+            startup_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+impl LocalClusterBuilder {
+    /// Number of worker processes (default 2).
+    pub fn workers(mut self, n: usize) -> Self {
+        self.workers = n;
+        self
+    }
+    /// Kernel threads per worker (default 1).
+    pub fn threads_per_worker(mut self, n: usize) -> Self {
+        self.threads_per_worker = n;
+        self
+    }
+    /// Memory limit per worker in bytes (default: machine memory divided among workers).
+    pub fn memory_limit(mut self, bytes: u64) -> Self {
+        self.memory_limit = Some(bytes);
+        self
+    }
+    /// Run processes from this `tessera` binary (default: `$TESSERA_BIN`, then a `tessera`
+    /// next to the current executable or its parent folder, then `PATH`).
+    pub fn executable(mut self, path: impl Into<PathBuf>) -> Self {
+        self.executable = Some(path.into());
+        self
+    }
+    /// Run processes from the current executable, which must call [`crate::entry_hook`]
+    /// first thing in `main` (so workers know the kernels it registers).
+    pub fn current_exe(mut self) -> Self {
+        self.use_current_exe = true;
+        self
+    }
+    /// How long a silent worker is given before the scheduler declares it dead.
+    pub fn worker_timeout(mut self, t: Duration) -> Self {
+        self.worker_timeout = t;
+        self
+    }
+
+    /// Start the cluster and wait until every worker has registered.
+    pub fn build(self) -> Result<LocalCluster> {
+        if self.workers == 0 || self.threads_per_worker == 0 {
+            return Err(Error::other("a LocalCluster needs at least one worker with one thread"));
+        }
+        let (program, entry_env) = if self.use_current_exe {
+            let exe = std::env::current_exe().map_err(|e| Error::other(format!("current_exe: {e}")))?;
+            (exe, true)
+        } else {
+            (find_tessera_binary(self.executable.clone())?, false)
+        };
+        let memory_limit = self.memory_limit.unwrap_or_else(|| total_memory() / self.workers as u64);
+        let mut cluster = LocalCluster {
+            program,
+            entry_env,
+            scheduler: None,
+            workers: Vec::new(),
+            address: String::new(),
+            threads_per_worker: self.threads_per_worker,
+            memory_limit,
+            startup_timeout: self.startup_timeout,
+        };
+        let timeout = format!("{}ms", self.worker_timeout.as_millis());
+        let mut scheduler = cluster.spawn(&["scheduler", "--host", "127.0.0.1", "--port", "0", "--worker-timeout", &timeout])?;
+        let line = read_ready_line(&mut scheduler, "tessera scheduler listening on ", self.startup_timeout);
+        cluster.scheduler = Some(scheduler);
+        cluster.address = line?;
+        for _ in 0..self.workers {
+            cluster.add_worker()?;
+        }
+        Ok(cluster)
+    }
+}
+
+/// A scheduler and workers running as child processes of this one.
+pub struct LocalCluster {
+    program: PathBuf,
+    entry_env: bool,
+    scheduler: Option<Child>,
+    workers: Vec<Child>,
+    address: String,
+    threads_per_worker: usize,
+    memory_limit: u64,
+    startup_timeout: Duration,
+}
+
+impl LocalCluster {
+    /// Settings with defaults (2 workers, 1 thread each).
+    pub fn builder() -> LocalClusterBuilder {
+        LocalClusterBuilder::default()
+    }
+
+    /// The scheduler's address (`127.0.0.1:port`).
+    pub fn scheduler_address(&self) -> &str {
+        &self.address
+    }
+
+    /// A client connected to this cluster.
+    pub fn client(&self) -> Result<Client> {
+        Client::connect(&self.address)
+    }
+
+    /// Process ids of the worker processes, in start order.
+    pub fn worker_pids(&self) -> Vec<u32> {
+        self.workers.iter().map(|w| w.id()).collect()
+    }
+
+    /// Start one more worker and wait until it has registered.
+    pub fn add_worker(&mut self) -> Result<()> {
+        let threads = self.threads_per_worker.to_string();
+        let memory = self.memory_limit.to_string();
+        let address = self.address.clone();
+        let mut child = self.spawn(&[
+            "worker", &address, "--host", "127.0.0.1", "--port", "0", "--threads", &threads, "--memory-limit", &memory,
+        ])?;
+        let ready = read_ready_line(&mut child, "tessera worker ready on ", self.startup_timeout);
+        self.workers.push(child);
+        ready.map(|_| ())
+    }
+
+    /// Kill worker `index` (in start order) with SIGKILL, as a crash would.
+    pub fn kill_worker(&mut self, index: usize) -> Result<()> {
+        let child = self
+            .workers
+            .get_mut(index)
+            .ok_or_else(|| Error::other(format!("no worker {index}")))?;
+        child.kill().map_err(|e| Error::other(format!("kill worker {index}: {e}")))?;
+        let _ = child.wait();
+        Ok(())
+    }
+
+    fn spawn(&self, args: &[&str]) -> Result<Child> {
+        let mut cmd = Command::new(&self.program);
+        cmd.args(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::inherit());
+        if self.entry_env {
+            cmd.env(ENTRY_ENV, "1");
+        }
+        if std::env::var_os("RUST_LOG").is_none() {
+            // Children report problems, not routine joins, unless the user asks.
+            cmd.env("RUST_LOG", "warn");
+        }
+        #[cfg(target_os = "linux")]
+        {
+            use std::os::unix::process::CommandExt;
+            // SAFETY: prctl is async-signal-safe; the child dies with the thread that
+            // started it, so a crashed or killed parent leaves no orphans.
+            unsafe {
+                cmd.pre_exec(|| {
+                    libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                    Ok(())
+                });
+            }
+        }
+        cmd.spawn()
+            .map_err(|e| Error::other(format!("cannot start {} {}: {e}", self.program.display(), args.join(" "))))
+    }
+
+    /// Stop every process now.
+    pub fn shutdown(&mut self) {
+        // Signal everyone first, then reap, so nobody lives to log the others' deaths.
+        for child in self.scheduler.iter_mut().chain(self.workers.iter_mut()) {
+            let _ = child.kill();
+        }
+        for child in self.scheduler.iter_mut().chain(self.workers.iter_mut()) {
+            let _ = child.wait();
+        }
+        self.workers.clear();
+        self.scheduler = None;
+    }
+}
+
+impl Drop for LocalCluster {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// Wait for the child's ready line (`prefix` + address) on stdout, then keep draining
+/// its stdout to our stderr in the background so it never blocks on a full pipe.
+fn read_ready_line(child: &mut Child, prefix: &str, timeout: Duration) -> Result<String> {
+    let stdout = child.stdout.take().ok_or_else(|| Error::other("child has no stdout"))?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    let prefix_owned = prefix.to_string();
+    std::thread::spawn(move || {
+        let mut lines = BufReader::new(stdout).lines();
+        let mut sent = false;
+        for line in lines.by_ref() {
+            let Ok(line) = line else { break };
+            if !sent && let Some(rest) = line.strip_prefix(&prefix_owned) {
+                let _ = tx.send(rest.trim().to_string());
+                sent = true;
+            } else {
+                eprintln!("{line}");
+            }
+        }
+    });
+    let deadline = Instant::now() + timeout;
+    loop {
+        match rx.recv_timeout(Duration::from_millis(50)) {
+            Ok(address) => return Ok(address),
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                if let Ok(Some(status)) = child.try_wait() {
+                    return Err(Error::Cluster(format!("process exited with {status} before it was ready")));
+                }
+                if Instant::now() > deadline {
+                    let _ = child.kill();
+                    return Err(Error::Cluster(format!("process not ready after {timeout:?}")));
+                }
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                let status = child.wait().map(|s| s.to_string()).unwrap_or_default();
+                return Err(Error::Cluster(format!("process exited ({status}) before it was ready")));
+            }
+        }
+    }
+}
+
+/// Locate the stock `tessera` binary.
+fn find_tessera_binary(explicit: Option<PathBuf>) -> Result<PathBuf> {
+    if let Some(p) = explicit {
+        return Ok(p);
+    }
+    if let Some(p) = std::env::var_os("TESSERA_BIN") {
+        return Ok(PathBuf::from(p));
+    }
+    let name = format!("tessera{}", std::env::consts::EXE_SUFFIX);
+    if let Ok(exe) = std::env::current_exe() {
+        if exe.file_name().is_some_and(|f| f == name.as_str()) {
+            return Ok(exe);
+        }
+        // target/<profile>/examples/x or target/<profile>/deps/x -> target/<profile>/tessera
+        for dir in exe.ancestors().skip(1).take(3) {
+            let candidate = dir.join(&name);
+            if candidate.is_file() {
+                return Ok(candidate);
+            }
+        }
+    }
+    if let Some(path) = std::env::var_os("PATH") {
+        for dir in std::env::split_paths(&path) {
+            let candidate = dir.join(&name);
+            if candidate.is_file() {
+                return Ok(candidate);
+            }
+        }
+    }
+    Err(Error::other(
+        "cannot find the `tessera` binary: build it (cargo build -p tessera), set TESSERA_BIN, \
+         or use LocalCluster::builder().current_exe() with tessera::entry_hook()",
+    ))
+}
+
+/// Physical memory of the machine in bytes (8 GiB when unknown).
+pub fn total_memory() -> u64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("MemTotal:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<u64>().ok())
+        })
+        .map(|kb| kb * 1024)
+        .unwrap_or(8 << 30)
+}

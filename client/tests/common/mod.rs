@@ -1,0 +1,28 @@
+//! Shared helpers for the integration tests: clusters of real processes on 127.0.0.1.
+//! Every cluster is stopped when its handle is dropped.
+
+#![allow(dead_code)]
+
+use std::time::Duration;
+use tessera::LocalCluster;
+
+/// A cluster of `workers` real worker processes from the freshly built `tessera` binary.
+pub fn cluster(workers: usize) -> LocalCluster {
+    LocalCluster::builder()
+        .workers(workers)
+        .threads_per_worker(1)
+        .memory_limit(2 << 30)
+        .worker_timeout(Duration::from_secs(5))
+        .executable(env!("CARGO_BIN_EXE_tessera"))
+        .build()
+        .expect("local cluster starts")
+}
+
+/// Largest absolute difference between two float arrays of equal shape.
+pub fn max_abs_diff(a: &ndarray::ArrayD<f64>, b: &ndarray::ArrayD<f64>) -> f64 {
+    assert_eq!(a.shape(), b.shape(), "shapes differ");
+    a.iter()
+        .zip(b.iter())
+        .map(|(x, y)| if x.is_nan() && y.is_nan() { 0.0 } else { (x - y).abs() })
+        .fold(0.0, f64::max)
+}

@@ -1,0 +1,248 @@
+//! The scheduler's tonic service: wraps the pure state machine, feeds it session messages
+//! and routes the commands and events it emits, batched per worker and per client.
+
+use crate::state::{Outputs, SchedulerConfig, SchedulerState};
+use futures::StreamExt;
+use futures::stream::BoxStream;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tessera_core::rpc::{self, MAX_GRPC_MESSAGE, Scheduler, SchedulerServer};
+use tessera_core::wire::{
+    ClientEvent, ClientId, ClientMessage, ClusterInfo, Empty, SchedulerMessage, WhoHasRequest,
+    WhoHasResponse, WorkerCommand, WorkerId, WorkerMessage,
+};
+use tessera_core::{Error, Result};
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::{TcpListenerStream, UnboundedReceiverStream};
+use tonic::{Request, Response, Status, Streaming};
+
+/// How the scheduler service runs.
+#[derive(Clone, Debug)]
+pub struct ServiceConfig {
+    /// State-machine settings.
+    pub state: SchedulerConfig,
+    /// Interval at which workers must send heartbeats.
+    pub heartbeat_interval: Duration,
+    /// A worker silent this long is declared dead.
+    pub worker_timeout: Duration,
+}
+
+impl Default for ServiceConfig {
+    fn default() -> Self {
+        ServiceConfig {
+            state: SchedulerConfig::default(),
+            heartbeat_interval: Duration::from_millis(500),
+            worker_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+type WorkerSender = mpsc::UnboundedSender<Result<SchedulerMessage, Status>>;
+type ClientSender = mpsc::UnboundedSender<Result<Vec<ClientEvent>, Status>>;
+
+struct Inner {
+    state: SchedulerState,
+    workers: HashMap<WorkerId, WorkerSender>,
+    clients: HashMap<ClientId, ClientSender>,
+}
+
+impl Inner {
+    /// Send a transition's outputs, one batch per destination, in order.
+    fn route(&mut self, outputs: Outputs) {
+        let mut per_worker: HashMap<WorkerId, Vec<WorkerCommand>> = HashMap::new();
+        for (worker, command) in outputs.to_workers {
+            per_worker.entry(worker).or_default().push(command);
+        }
+        for (worker, commands) in per_worker {
+            if let Some(tx) = self.workers.get(&worker) {
+                let _ = tx.send(Ok(SchedulerMessage::Batch(commands)));
+            }
+        }
+        let mut per_client: HashMap<ClientId, Vec<ClientEvent>> = HashMap::new();
+        for (client, event) in outputs.to_clients {
+            per_client.entry(client).or_default().push(event);
+        }
+        for (client, events) in per_client {
+            if let Some(tx) = self.clients.get(&client) {
+                let _ = tx.send(Ok(events));
+            }
+        }
+    }
+}
+
+/// The gRPC service; clone-cheap handle over the shared state.
+#[derive(Clone)]
+pub struct SchedulerService {
+    inner: Arc<Mutex<Inner>>,
+    config: ServiceConfig,
+    started: Instant,
+}
+
+impl SchedulerService {
+    /// A service with a fresh state machine.
+    pub fn new(config: ServiceConfig) -> Self {
+        SchedulerService {
+            inner: Arc::new(Mutex::new(Inner {
+                state: SchedulerState::new(config.state.clone()),
+                workers: HashMap::new(),
+                clients: HashMap::new(),
+            })),
+            config,
+            started: Instant::now(),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        // Every transition leaves the state consistent before it can panic-free return;
+        // a poisoned lock would only follow a bug, and continuing is the best service.
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.started.elapsed().as_millis() as u64
+    }
+
+    /// Declare silent workers dead, periodically, until the service is dropped.
+    fn spawn_reaper(&self) {
+        let this = self.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(this.config.heartbeat_interval);
+            loop {
+                tick.tick().await;
+                let mut inner = this.lock();
+                let (dead, outputs) = inner
+                    .state
+                    .expire_workers(this.now_ms(), this.config.worker_timeout.as_millis() as u64);
+                for id in dead {
+                    tracing::warn!(worker = id, "worker missed its heartbeats; declared dead");
+                    if let Some(tx) = inner.workers.remove(&id) {
+                        let _ = tx.send(Err(Status::deadline_exceeded("heartbeat timeout")));
+                    }
+                }
+                inner.route(outputs);
+            }
+        });
+    }
+
+    /// Serve on `listener` until the process stops.
+    pub async fn serve(self, listener: tokio::net::TcpListener) -> Result<()> {
+        self.spawn_reaper();
+        let server = SchedulerServer::new(self)
+            .max_decoding_message_size(MAX_GRPC_MESSAGE)
+            .max_encoding_message_size(MAX_GRPC_MESSAGE);
+        tonic::transport::Server::builder()
+            .tcp_nodelay(true)
+            .add_service(server)
+            .serve_with_incoming(TcpListenerStream::new(listener))
+            .await
+            .map_err(|e| Error::Cluster(format!("scheduler server failed: {e}")))
+    }
+}
+
+#[tonic::async_trait]
+impl Scheduler for SchedulerService {
+    type WorkerSessionStream = BoxStream<'static, Result<SchedulerMessage, Status>>;
+    type ClientSessionStream = BoxStream<'static, Result<Vec<ClientEvent>, Status>>;
+
+    async fn worker_session(
+        &self,
+        request: Request<Streaming<WorkerMessage>>,
+    ) -> Result<Response<Self::WorkerSessionStream>, Status> {
+        let mut inbound = request.into_inner();
+        let registration = match inbound.message().await? {
+            Some(WorkerMessage::Register(r)) => r,
+            Some(_) => return Err(Status::invalid_argument("a worker session must start with Register")),
+            None => return Err(Status::invalid_argument("worker session closed before Register")),
+        };
+        let address = registration.data_address.clone();
+        let (tx, rx) = mpsc::unbounded_channel();
+        let id = {
+            let mut inner = self.lock();
+            let (id, outputs) = inner.state.add_worker(registration, self.now_ms());
+            let _ = tx.send(Ok(SchedulerMessage::Welcome {
+                worker_id: id,
+                heartbeat_interval_ms: self.config.heartbeat_interval.as_millis() as u64,
+            }));
+            inner.workers.insert(id, tx);
+            inner.route(outputs);
+            id
+        };
+        tracing::info!(worker = id, %address, "worker joined");
+        let this = self.clone();
+        tokio::spawn(async move {
+            let reason = loop {
+                match inbound.message().await {
+                    Ok(Some(WorkerMessage::Batch(events))) => {
+                        let mut inner = this.lock();
+                        let outputs = inner.state.handle_worker_events(id, events, this.now_ms());
+                        inner.route(outputs);
+                    }
+                    Ok(Some(WorkerMessage::Register(_))) => break "sent Register twice".to_string(),
+                    Ok(None) => break "closed its session".to_string(),
+                    Err(s) => break format!("session failed: {}", s.message()),
+                }
+            };
+            tracing::warn!(worker = id, %address, "worker left: {reason}");
+            let mut inner = this.lock();
+            if inner.workers.remove(&id).is_some() {
+                let outputs = inner.state.remove_worker(id, &reason);
+                inner.route(outputs);
+            }
+        });
+        Ok(Response::new(UnboundedReceiverStream::new(rx).boxed()))
+    }
+
+    async fn client_session(
+        &self,
+        request: Request<Streaming<ClientMessage>>,
+    ) -> Result<Response<Self::ClientSessionStream>, Status> {
+        let mut inbound = request.into_inner();
+        let (tx, rx) = mpsc::unbounded_channel();
+        let id = {
+            let mut inner = self.lock();
+            let id = inner.state.add_client();
+            let _ = tx.send(Ok(vec![ClientEvent::Welcome { client_id: id }]));
+            inner.clients.insert(id, tx);
+            id
+        };
+        tracing::debug!(client = id, "client connected");
+        let this = self.clone();
+        tokio::spawn(async move {
+            loop {
+                let message = match inbound.message().await {
+                    Ok(Some(m)) => m,
+                    Ok(None) => break,
+                    Err(s) => {
+                        tracing::debug!(client = id, "client session failed: {}", s.message());
+                        break;
+                    }
+                };
+                let mut inner = this.lock();
+                let outputs = match message {
+                    ClientMessage::Submit(submission) => inner.state.submit(id, submission),
+                    ClientMessage::Release(keys) => inner.state.release(id, keys),
+                };
+                inner.route(outputs);
+            }
+            tracing::debug!(client = id, "client disconnected");
+            let mut inner = this.lock();
+            inner.clients.remove(&id);
+            let outputs = inner.state.remove_client(id);
+            inner.route(outputs);
+        });
+        Ok(Response::new(UnboundedReceiverStream::new(rx).boxed()))
+    }
+
+    async fn cluster_info(&self, _: Request<Empty>) -> Result<Response<ClusterInfo>, Status> {
+        let mut info = self.lock().state.cluster_info();
+        info.scheduler_bytes_received = rpc::bytes_decoded();
+        Ok(Response::new(info))
+    }
+
+    async fn who_has(&self, request: Request<WhoHasRequest>) -> Result<Response<WhoHasResponse>, Status> {
+        let keys = request.into_inner().keys;
+        let holders = self.lock().state.who_has(&keys);
+        Ok(Response::new(WhoHasResponse { holders }))
+    }
+}

@@ -1,0 +1,236 @@
+//! Entry points for clients: sessions, graph submission, and references to wanted keys.
+//! A key stays computed while some client wants it or some pending task reads it.
+
+use super::fx::FxSet;
+use super::task::{DepRef, State, TaskId};
+use super::{ClientRecord, Outputs, SchedulerState};
+use std::collections::HashSet;
+use tessera_core::graph::TaskGraph;
+use tessera_core::key::TaskKey;
+use tessera_core::wire::{ClientEvent, ClientId, ScatteredKey, Submission};
+
+impl SchedulerState {
+    /// Open a client session; its id is never reused.
+    pub fn add_client(&mut self) -> ClientId {
+        let id = self.next_client;
+        self.next_client += 1;
+        self.clients.insert(id, ClientRecord::default());
+        id
+    }
+
+    /// Client disconnected: drop all its references. Results no one needs any more are
+    /// released, and tasks no one needs any more are cancelled and forgotten.
+    pub fn remove_client(&mut self, id: ClientId) -> Outputs {
+        let Some(rec) = self.clients.remove(&id) else {
+            tracing::warn!(client = id, "remove_client: unknown client");
+            return Outputs::default();
+        };
+        for (&t, _) in rec.wants.iter() {
+            self.unwant(id, t);
+        }
+        self.finish_call()
+    }
+
+    /// Accept a graph and the client's wanted keys.
+    ///
+    /// Emits `Submitted { id, error }` to the client first; the submission is refused (and
+    /// nothing changes) when the client is unknown, a scattered key names a worker that is
+    /// not connected, the graph is invalid (an input neither in the graph, nor scattered,
+    /// nor known to the scheduler; a duplicate key; a cycle), or a wanted key is neither in
+    /// the graph nor known. Then `InMemory` / `Erred` for wanted keys that are already
+    /// final, and `Compute` commands for tasks that are ready.
+    pub fn submit(&mut self, client: ClientId, submission: Submission) -> Outputs {
+        let Submission {
+            id,
+            graph,
+            wanted,
+            scattered,
+        } = submission;
+        if let Err(msg) = self.validate_submission(client, &graph, &wanted, &scattered) {
+            tracing::info!(client, submission = id, error = %msg, "submission refused");
+            let ev = ClientEvent::Submitted {
+                id,
+                error: Some(msg),
+            };
+            self.out.to_clients.push((client, ev));
+            return self.finish_call();
+        }
+        self.out
+            .to_clients
+            .push((client, ClientEvent::Submitted { id, error: None }));
+
+        for s in scattered {
+            let Some(&w) = self.workers.by_addr.get(&s.worker) else {
+                continue; // validated above
+            };
+            let t = match self.tasks.get(&s.key) {
+                Some(t) => t,
+                None => self.new_task(s.key, None, s.nbytes),
+            };
+            if self.tasks.recs[t as usize].state == State::Memory {
+                self.add_holder(t, w);
+            } else {
+                self.accept_result(t, w, s.nbytes, None);
+            }
+        }
+
+        let mut fresh: Vec<(TaskId, Vec<TaskKey>)> = Vec::new();
+        let mut retried = Vec::new();
+        for task in graph.tasks {
+            match self.tasks.get(&task.key) {
+                Some(t) => {
+                    if matches!(self.tasks.recs[t as usize].state, State::Erred(_)) {
+                        // Retry: an erred key submitted again is computed afresh.
+                        self.set_state(t, State::Released);
+                        let r = &mut self.tasks.recs[t as usize];
+                        r.failures = 0;
+                        r.fetch_retries = 0;
+                        retried.push(t);
+                    }
+                    self.dirty.push(t);
+                }
+                None => {
+                    let op = Some(task.op.into_boxed_slice());
+                    let t = self.new_task(task.key, op, task.nbytes_hint);
+                    fresh.push((t, task.inputs));
+                }
+            }
+        }
+        for (t, inputs) in fresh {
+            let generation = self.tasks.recs[t as usize].generation;
+            let mut ids = Vec::with_capacity(inputs.len());
+            for k in &inputs {
+                // Every input is known after validation and the inserts above.
+                let Some(i) = self.tasks.get(k) else {
+                    tracing::error!(key = %k, "input vanished during submit");
+                    continue;
+                };
+                let r = &mut self.tasks.recs[i as usize];
+                r.dependents.push(DepRef { id: t, generation });
+                r.live_dependents += 1;
+                ids.push(i);
+            }
+            self.tasks.recs[t as usize].inputs = ids.into_boxed_slice();
+            self.dirty.push(t);
+        }
+        // Retried keys that some client (maybe another one) still wants are computed again.
+        for t in retried {
+            if self.tasks.recs[t as usize].is_needed() {
+                self.activate(t);
+            }
+        }
+
+        let wanted: Vec<TaskId> = wanted.iter().filter_map(|k| self.tasks.get(k)).collect();
+        let mut reported = FxSet::default();
+        for &t in &wanted {
+            if !reported.insert(t) {
+                continue;
+            }
+            let rec = &self.tasks.recs[t as usize];
+            let ev = match &rec.state {
+                State::Memory => ClientEvent::InMemory {
+                    key: rec.key.clone(),
+                    holders: self.holder_addrs(t),
+                    nbytes: rec.nbytes,
+                },
+                State::Erred(e) => ClientEvent::Erred {
+                    key: rec.key.clone(),
+                    error: (**e).clone(),
+                },
+                _ => continue,
+            };
+            self.out.to_clients.push((client, ev));
+        }
+        for &t in &wanted {
+            self.want(client, t);
+        }
+        self.finish_call()
+    }
+
+    /// The client drops one reference to each key. Unknown keys, and keys the client does not
+    /// want, are ignored.
+    pub fn release(&mut self, client: ClientId, keys: Vec<TaskKey>) -> Outputs {
+        for k in &keys {
+            let Some(t) = self.tasks.get(k) else {
+                tracing::debug!(client, key = %k, "release of an unknown key ignored");
+                continue;
+            };
+            let Some(cr) = self.clients.get_mut(&client) else {
+                tracing::warn!(client, "release from an unknown client ignored");
+                break;
+            };
+            let Some(n) = cr.wants.get_mut(&t) else {
+                continue;
+            };
+            *n -= 1;
+            if *n == 0 {
+                cr.wants.remove(&t);
+                self.unwant(client, t);
+            }
+        }
+        self.finish_call()
+    }
+
+    fn new_task(&mut self, key: TaskKey, op: Option<Box<[u8]>>, nbytes: u64) -> TaskId {
+        let p = self.next_priority;
+        self.next_priority += 1;
+        self.tasks.insert(key, op, nbytes, p)
+    }
+
+    /// Add one reference from `client` to `t`; a released task becomes needed and is computed.
+    fn want(&mut self, client: ClientId, t: TaskId) {
+        let Some(cr) = self.clients.get_mut(&client) else {
+            return;
+        };
+        let n = cr.wants.entry(t).or_insert(0);
+        *n += 1;
+        if *n == 1 {
+            self.tasks.recs[t as usize].who_wants.push(client);
+        }
+        if self.tasks.recs[t as usize].state == State::Released {
+            self.activate(t);
+        }
+    }
+
+    /// `client` no longer wants `t` at all (its record has already dropped the reference).
+    fn unwant(&mut self, client: ClientId, t: TaskId) {
+        let ww = &mut self.tasks.recs[t as usize].who_wants;
+        if let Some(p) = ww.iter().position(|&c| c == client) {
+            ww.swap_remove(p);
+        }
+        self.dirty.push(t);
+    }
+
+    fn validate_submission(
+        &self,
+        client: ClientId,
+        graph: &TaskGraph,
+        wanted: &[TaskKey],
+        scattered: &[ScatteredKey],
+    ) -> Result<(), String> {
+        if !self.clients.contains_key(&client) {
+            return Err(format!("unknown client {client}"));
+        }
+        for s in scattered {
+            if !self.workers.by_addr.contains_key(&s.worker) {
+                return Err(format!(
+                    "scattered key {} names worker {}, which is not a connected worker",
+                    s.key, s.worker
+                ));
+            }
+        }
+        let scattered_keys: HashSet<&TaskKey> = scattered.iter().map(|s| &s.key).collect();
+        let known = |k: &TaskKey| self.tasks.get(k).is_some() || scattered_keys.contains(k);
+        graph.validate(&known).map_err(|e| e.to_string())?;
+        let unknown: Vec<&TaskKey> = wanted.iter().filter(|k| !known(k)).collect();
+        if !unknown.is_empty() {
+            let in_graph: HashSet<&TaskKey> = graph.tasks.iter().map(|t| &t.key).collect();
+            if let Some(k) = unknown.into_iter().find(|k| !in_graph.contains(k)) {
+                return Err(format!(
+                    "wanted key {k} is neither in the graph nor known to the scheduler"
+                ));
+            }
+        }
+        Ok(())
+    }
+}

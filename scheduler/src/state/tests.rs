@@ -1,0 +1,7 @@
+//! Tests of the scheduler state machine: unit tests per behaviour and a randomized cluster simulation.
+//! Every transition goes through the harness, which asserts `check_invariants` afterwards.
+
+mod harness;
+mod recovery;
+mod sim;
+mod unit;

@@ -1,0 +1,208 @@
+//! Runs assigned tasks: gathers inputs (local store or peers, concurrently), runs the
+//! kernel on the rayon pool with panics caught, stores the result and reports the outcome.
+
+use crate::metrics::Counters;
+use crate::peers::PeerPool;
+use crate::store::ChunkStore;
+use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+use tessera_core::wire::{ComputeTask, InputLocation, WorkerEvent};
+use tessera_core::{Chunk, TaskKey, codec, kernels, ops::Op};
+use tokio::sync::{mpsc, oneshot};
+
+const QUEUED: u8 = 0;
+const RUNNING: u8 = 1;
+const STOLEN: u8 = 2;
+
+/// Executes tasks for one worker.
+pub struct Executor {
+    store: Arc<ChunkStore>,
+    peers: Arc<PeerPool>,
+    pool: rayon::ThreadPool,
+    events: mpsc::UnboundedSender<WorkerEvent>,
+    counters: Arc<Counters>,
+    self_address: String,
+    slots: Mutex<HashMap<TaskKey, Arc<AtomicU8>>>,
+}
+
+impl Executor {
+    /// An executor with `threads` kernel threads, reporting on `events`.
+    pub fn new(
+        store: Arc<ChunkStore>,
+        peers: Arc<PeerPool>,
+        counters: Arc<Counters>,
+        threads: usize,
+        self_address: String,
+        events: mpsc::UnboundedSender<WorkerEvent>,
+    ) -> std::io::Result<Arc<Self>> {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads.max(1))
+            .thread_name(|i| format!("tessera-kernel-{i}"))
+            .build()
+            .map_err(std::io::Error::other)?;
+        Ok(Arc::new(Executor {
+            store,
+            peers,
+            pool,
+            events,
+            counters,
+            self_address,
+            slots: Mutex::new(HashMap::new()),
+        }))
+    }
+
+    fn slots(&self) -> std::sync::MutexGuard<'_, HashMap<TaskKey, Arc<AtomicU8>>> {
+        self.slots.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Start a task in the background (must be called inside the tokio runtime).
+    pub fn compute(self: &Arc<Self>, task: ComputeTask) {
+        if self.store.contains(&task.key) {
+            let nbytes = self.store.get(&task.key).map(|c| c.nbytes() as u64).unwrap_or(0);
+            self.report(WorkerEvent::TaskFinished { key: task.key, nbytes, duration_us: 0 });
+            return;
+        }
+        let slot = Arc::new(AtomicU8::new(QUEUED));
+        if self.slots().insert(task.key.clone(), slot.clone()).is_some() {
+            // Already queued or running here: the earlier assignment will report.
+            return;
+        }
+        Counters::add(&self.counters.queued, 1);
+        let this = self.clone();
+        tokio::spawn(async move {
+            let key = task.key.clone();
+            this.run(task, slot).await;
+            this.slots().remove(&key);
+        });
+    }
+
+    /// Take back a task that has not started; true when it will not run here.
+    pub fn steal(&self, key: &TaskKey) -> bool {
+        let Some(slot) = self.slots().get(key).cloned() else {
+            return false;
+        };
+        let stolen = slot
+            .compare_exchange(QUEUED, STOLEN, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok();
+        if stolen {
+            self.slots().remove(key);
+            Counters::sub(&self.counters.queued, 1);
+        }
+        stolen
+    }
+
+    fn report(&self, event: WorkerEvent) {
+        // The session is gone only when the worker is shutting down.
+        let _ = self.events.send(event);
+    }
+
+    fn fail(&self, key: TaskKey, message: String, missing_inputs: Vec<TaskKey>) {
+        self.report(WorkerEvent::TaskFailed { key, message, missing_inputs });
+    }
+
+    async fn run(self: &Arc<Self>, task: ComputeTask, slot: Arc<AtomicU8>) {
+        let key = task.key.clone();
+        let op: Op = match codec::decode(&task.op) {
+            Ok(op) => op,
+            Err(e) => {
+                Counters::sub(&self.counters.queued, 1);
+                return self.fail(key, format!("undecodable op: {e}"), vec![]);
+            }
+        };
+        let inputs = match self.gather(&task.inputs).await {
+            Ok(inputs) => inputs,
+            Err((missing, message)) => {
+                if slot.load(Ordering::Acquire) != STOLEN {
+                    Counters::sub(&self.counters.queued, 1);
+                    self.fail(key, message, missing);
+                }
+                return;
+            }
+        };
+        let (tx, rx) = oneshot::channel();
+        let counters = self.counters.clone();
+        let run_slot = slot.clone();
+        self.pool.spawn(move || {
+            if run_slot
+                .compare_exchange(QUEUED, RUNNING, Ordering::AcqRel, Ordering::Acquire)
+                .is_err()
+            {
+                let _ = tx.send(None);
+                return;
+            }
+            Counters::sub(&counters.queued, 1);
+            Counters::add(&counters.executing, 1);
+            let start = Instant::now();
+            let result = std::panic::catch_unwind(AssertUnwindSafe(|| kernels::execute(&op, &inputs)));
+            Counters::sub(&counters.executing, 1);
+            let _ = tx.send(Some((result, start.elapsed())));
+        });
+        let Ok(Some((result, elapsed))) = rx.await else {
+            return; // stolen before it started
+        };
+        match result {
+            Ok(Ok(chunk)) => {
+                let nbytes = chunk.nbytes() as u64;
+                self.store.put(key.clone(), chunk);
+                Counters::add(&self.counters.tasks_done, 1);
+                self.report(WorkerEvent::TaskFinished {
+                    key,
+                    nbytes,
+                    duration_us: elapsed.as_micros() as u64,
+                });
+            }
+            Ok(Err(e)) => self.fail(key, e.to_string(), vec![]),
+            Err(panic) => {
+                let message = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "unknown panic payload".to_string());
+                self.fail(key, format!("kernel panicked: {message}"), vec![]);
+            }
+        }
+    }
+
+    /// Collect the inputs: local ones from the store, the rest fetched concurrently.
+    async fn gather(&self, inputs: &[InputLocation]) -> Result<Vec<Chunk>, (Vec<TaskKey>, String)> {
+        let fetches = inputs.iter().map(|input| async move {
+            if let Some(chunk) = self.store.get(&input.key) {
+                return Ok(chunk);
+            }
+            let holders: Vec<String> = input
+                .holders
+                .iter()
+                .filter(|h| **h != self.self_address)
+                .cloned()
+                .collect();
+            let chunk = self
+                .peers
+                .fetch_any(&holders, &input.key)
+                .await
+                .map_err(|e| (input.key.clone(), e.to_string()))?;
+            Counters::add(&self.counters.bytes_received, chunk.nbytes() as u64);
+            Ok(chunk)
+        });
+        let results = futures::future::join_all(fetches).await;
+        let mut chunks = Vec::with_capacity(results.len());
+        let mut missing = Vec::new();
+        let mut messages = Vec::new();
+        for r in results {
+            match r {
+                Ok(c) => chunks.push(c),
+                Err((key, message)) => {
+                    missing.push(key);
+                    messages.push(message);
+                }
+            }
+        }
+        if missing.is_empty() {
+            Ok(chunks)
+        } else {
+            Err((missing, messages.join("; ")))
+        }
+    }
+}

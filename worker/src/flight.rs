@@ -1,0 +1,150 @@
+//! The worker's Arrow Flight data service: `DoGet` serves a held chunk (ticket = key),
+//! `DoPut` stores a chunk a client sends (descriptor path = key). Nothing else is offered.
+
+use crate::metrics::Counters;
+use crate::store::ChunkStore;
+use arrow_flight::decode::FlightRecordBatchStream;
+use arrow_flight::encode::FlightDataEncoderBuilder;
+use arrow_flight::error::FlightError;
+use arrow_flight::flight_service_server::FlightService;
+use arrow_flight::{
+    Action, ActionType, Criteria, Empty, FlightData, FlightDescriptor, FlightInfo,
+    HandshakeRequest, HandshakeResponse, PollInfo, PutResult, SchemaResult, Ticket,
+};
+use futures::stream::{self, BoxStream};
+use futures::{StreamExt, TryStreamExt};
+use std::sync::Arc;
+use tessera_core::{Chunk, TaskKey};
+use tonic::{Request, Response, Status, Streaming};
+
+/// Largest Flight message: a whole chunk travels as one message up to this size,
+/// larger chunks are split by the encoder and re-joined by the receiver.
+pub const MAX_FLIGHT_MESSAGE: usize = 256 * 1024 * 1024;
+/// Size at which the encoder splits a chunk into several messages.
+pub const FLIGHT_SPLIT_BYTES: usize = 64 * 1024 * 1024;
+/// Longest key accepted in a ticket or descriptor.
+pub const MAX_KEY_BYTES: usize = 4096;
+
+/// Flight service over a worker's chunk store.
+pub struct DataService {
+    store: Arc<ChunkStore>,
+    counters: Arc<Counters>,
+}
+
+impl DataService {
+    /// Serve `store`, counting bytes in `counters`.
+    pub fn new(store: Arc<ChunkStore>, counters: Arc<Counters>) -> Self {
+        DataService { store, counters }
+    }
+}
+
+/// Parse a ticket or descriptor path into a task key, refusing non-UTF-8 and huge keys.
+pub fn key_from_bytes(bytes: &[u8]) -> Result<TaskKey, Status> {
+    if bytes.is_empty() || bytes.len() > MAX_KEY_BYTES {
+        return Err(Status::invalid_argument(format!(
+            "a chunk key must be 1 to {MAX_KEY_BYTES} bytes, got {}",
+            bytes.len()
+        )));
+    }
+    let key = std::str::from_utf8(bytes)
+        .map_err(|_| Status::invalid_argument("chunk key is not UTF-8"))?;
+    Ok(TaskKey::new(key))
+}
+
+/// Encode a chunk as a stream of Flight messages.
+pub fn encode_chunk(chunk: &Chunk) -> BoxStream<'static, Result<FlightData, FlightError>> {
+    let batch = chunk.to_record_batch();
+    FlightDataEncoderBuilder::new()
+        .with_max_flight_data_size(FLIGHT_SPLIT_BYTES)
+        .build(stream::once(async move { Ok(batch) }))
+        .boxed()
+}
+
+type Stream<T> = BoxStream<'static, Result<T, Status>>;
+
+fn unsupported<T>(what: &str) -> Result<T, Status> {
+    Err(Status::unimplemented(format!(
+        "Tessera workers serve chunks with DoGet and accept them with DoPut; {what} is not offered"
+    )))
+}
+
+#[tonic::async_trait]
+impl FlightService for DataService {
+    type HandshakeStream = Stream<HandshakeResponse>;
+    type ListFlightsStream = Stream<FlightInfo>;
+    type DoGetStream = Stream<FlightData>;
+    type DoPutStream = Stream<PutResult>;
+    type DoExchangeStream = Stream<FlightData>;
+    type DoActionStream = Stream<arrow_flight::Result>;
+    type ListActionsStream = Stream<ActionType>;
+
+    async fn do_get(&self, request: Request<Ticket>) -> Result<Response<Self::DoGetStream>, Status> {
+        let key = key_from_bytes(&request.into_inner().ticket)?;
+        let chunk = self
+            .store
+            .get(&key)
+            .ok_or_else(|| Status::not_found(format!("this worker does not hold {key}")))?;
+        Counters::add(&self.counters.bytes_sent, chunk.nbytes() as u64);
+        let out = encode_chunk(&chunk).map_err(|e| Status::internal(e.to_string()));
+        Ok(Response::new(out.boxed()))
+    }
+
+    async fn do_put(
+        &self,
+        request: Request<Streaming<FlightData>>,
+    ) -> Result<Response<Self::DoPutStream>, Status> {
+        let mut input = request.into_inner();
+        let first = input
+            .message()
+            .await?
+            .ok_or_else(|| Status::invalid_argument("DoPut stream was empty"))?;
+        let path = first
+            .flight_descriptor
+            .as_ref()
+            .and_then(|d| d.path.first())
+            .ok_or_else(|| Status::invalid_argument("DoPut needs a descriptor whose path is the chunk key"))?;
+        let key = key_from_bytes(path.as_bytes())?;
+        let messages = stream::once(async move { Ok(first) })
+            .chain(input.map_err(|s| FlightError::Tonic(Box::new(s))));
+        let batches: Vec<_> = FlightRecordBatchStream::new_from_flight_data(messages)
+            .try_collect()
+            .await
+            .map_err(|e| Status::invalid_argument(format!("chunk {key}: {e}")))?;
+        let chunk = Chunk::from_record_batches(&batches)
+            .map_err(|e| Status::invalid_argument(format!("chunk {key}: {e}")))?;
+        Counters::add(&self.counters.bytes_received, chunk.nbytes() as u64);
+        self.store.put(key, chunk);
+        Ok(Response::new(stream::once(async { Ok(PutResult::default()) }).boxed()))
+    }
+
+    async fn handshake(
+        &self,
+        _: Request<Streaming<HandshakeRequest>>,
+    ) -> Result<Response<Self::HandshakeStream>, Status> {
+        unsupported("Handshake")
+    }
+    async fn list_flights(&self, _: Request<Criteria>) -> Result<Response<Self::ListFlightsStream>, Status> {
+        unsupported("ListFlights")
+    }
+    async fn get_flight_info(&self, _: Request<FlightDescriptor>) -> Result<Response<FlightInfo>, Status> {
+        unsupported("GetFlightInfo")
+    }
+    async fn poll_flight_info(&self, _: Request<FlightDescriptor>) -> Result<Response<PollInfo>, Status> {
+        unsupported("PollFlightInfo")
+    }
+    async fn get_schema(&self, _: Request<FlightDescriptor>) -> Result<Response<SchemaResult>, Status> {
+        unsupported("GetSchema")
+    }
+    async fn do_exchange(
+        &self,
+        _: Request<Streaming<FlightData>>,
+    ) -> Result<Response<Self::DoExchangeStream>, Status> {
+        unsupported("DoExchange")
+    }
+    async fn do_action(&self, _: Request<Action>) -> Result<Response<Self::DoActionStream>, Status> {
+        unsupported("DoAction")
+    }
+    async fn list_actions(&self, _: Request<Empty>) -> Result<Response<Self::ListActionsStream>, Status> {
+        unsupported("ListActions")
+    }
+}

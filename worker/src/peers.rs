@@ -1,0 +1,120 @@
+//! Flight clients to other workers: fetch a chunk by key, put a chunk under a key.
+//! Connections are cached per address; used by workers for inputs and by clients for results.
+
+use crate::flight::{MAX_FLIGHT_MESSAGE, encode_chunk};
+use arrow_flight::flight_service_client::FlightServiceClient;
+use arrow_flight::{FlightDescriptor, Ticket};
+use futures::{StreamExt, TryStreamExt};
+use std::collections::HashMap;
+use std::sync::Mutex;
+use tessera_core::{Chunk, Error, Result, TaskKey};
+use tonic::transport::{Channel, Endpoint};
+
+/// A cache of Flight connections to workers, by data address.
+#[derive(Default)]
+pub struct PeerPool {
+    channels: Mutex<HashMap<String, Channel>>,
+}
+
+impl PeerPool {
+    /// The (cached) channel to the worker at `address` (`host:port`).
+    pub async fn channel(&self, address: &str) -> Result<Channel> {
+        if let Some(c) = self.lock().get(address) {
+            return Ok(c.clone());
+        }
+        let endpoint = Endpoint::from_shared(format!("http://{address}"))
+            .map_err(|e| Error::Cluster(format!("bad worker address {address:?}: {e}")))?
+            .connect_timeout(std::time::Duration::from_secs(5))
+            .tcp_nodelay(true);
+        let channel = endpoint
+            .connect()
+            .await
+            .map_err(|e| Error::Cluster(format!("cannot reach worker {address}: {e}")))?;
+        self.lock().insert(address.to_string(), channel.clone());
+        Ok(channel)
+    }
+
+    /// Forget the connection to `address` (after it failed).
+    pub fn forget(&self, address: &str) {
+        self.lock().remove(address);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Channel>> {
+        self.channels.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    async fn client(&self, address: &str) -> Result<FlightServiceClient<Channel>> {
+        Ok(FlightServiceClient::new(self.channel(address).await?)
+            .max_decoding_message_size(MAX_FLIGHT_MESSAGE)
+            .max_encoding_message_size(MAX_FLIGHT_MESSAGE))
+    }
+
+    /// Fetch the chunk `key` from the worker at `address`.
+    pub async fn fetch(&self, address: &str, key: &TaskKey) -> Result<Chunk> {
+        let result = self.fetch_once(address, key).await;
+        if result.is_err() {
+            self.forget(address);
+        }
+        result
+    }
+
+    async fn fetch_once(&self, address: &str, key: &TaskKey) -> Result<Chunk> {
+        let mut client = self.client(address).await?;
+        let ticket = Ticket::new(key.as_str().as_bytes().to_vec());
+        let stream = client
+            .do_get(ticket)
+            .await
+            .map_err(|s| Error::Cluster(format!("fetching {key} from {address}: {}", s.message())))?
+            .into_inner()
+            .map_err(|s| arrow_flight::error::FlightError::Tonic(Box::new(s)));
+        let batches: Vec<_> = arrow_flight::decode::FlightRecordBatchStream::new_from_flight_data(stream)
+            .try_collect()
+            .await
+            .map_err(|e| Error::Cluster(format!("fetching {key} from {address}: {e}")))?;
+        Chunk::from_record_batches(&batches)
+    }
+
+    /// Fetch `key` from the first of `holders` that answers.
+    pub async fn fetch_any(&self, holders: &[String], key: &TaskKey) -> Result<Chunk> {
+        let mut last = Error::Cluster(format!("no worker holds {key}"));
+        for address in holders {
+            match self.fetch(address, key).await {
+                Ok(chunk) => return Ok(chunk),
+                Err(e) => last = e,
+            }
+        }
+        Err(last)
+    }
+
+    /// Put `chunk` under `key` on the worker at `address`.
+    pub async fn put(&self, address: &str, key: &TaskKey, chunk: &Chunk) -> Result<()> {
+        let mut client = self.client(address).await?;
+        let descriptor = FlightDescriptor::new_path(vec![key.to_string()]);
+        let mut first = true;
+        let messages = encode_chunk(chunk).filter_map(move |m| {
+            let out = match m {
+                Ok(mut data) => {
+                    if first {
+                        data.flight_descriptor = Some(descriptor.clone());
+                        first = false;
+                    }
+                    Some(data)
+                }
+                Err(e) => {
+                    tracing::error!("encoding chunk for DoPut: {e}");
+                    None
+                }
+            };
+            futures::future::ready(out)
+        });
+        let mut results = client
+            .do_put(messages)
+            .await
+            .map_err(|s| Error::Cluster(format!("putting {key} on {address}: {}", s.message())))?
+            .into_inner();
+        while let Some(r) = results.next().await {
+            r.map_err(|s| Error::Cluster(format!("putting {key} on {address}: {}", s.message())))?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,211 @@
+//! A worker's life: bind the Flight service, register with the scheduler, then run the
+//! commands it sends while streaming batched events and heartbeats back.
+
+use crate::executor::Executor;
+use crate::flight::{DataService, MAX_FLIGHT_MESSAGE};
+use crate::metrics::{Counters, process_memory};
+use crate::peers::PeerPool;
+use crate::store::ChunkStore;
+use arrow_flight::flight_service_server::FlightServiceServer;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tessera_core::rpc::{MAX_GRPC_MESSAGE, SchedulerClient};
+use tessera_core::wire::{
+    SchedulerMessage, WorkerCommand, WorkerEvent, WorkerMessage, WorkerMetrics, WorkerRegistration,
+};
+use tessera_core::{Error, Result};
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::{ReceiverStream, TcpListenerStream};
+use tonic::transport::{Endpoint, Server};
+
+/// How a worker is started.
+#[derive(Clone, Debug)]
+pub struct WorkerConfig {
+    /// Scheduler address (`host:port`).
+    pub scheduler: String,
+    /// Address to bind the Flight data service to (port 0 picks a free port).
+    pub listen: SocketAddr,
+    /// Host name or IP that peers and clients use to reach this worker
+    /// (defaults to the listen IP).
+    pub advertise_host: Option<String>,
+    /// Kernel threads.
+    pub threads: usize,
+    /// Memory limit in bytes.
+    pub memory_limit: u64,
+    /// Name shown on the dashboard (defaults to the data address).
+    pub name: Option<String>,
+}
+
+/// Most events sent in one batch.
+const MAX_BATCH: usize = 8192;
+
+/// Run a worker until the scheduler goes away (an error) or the process is stopped.
+pub async fn run_worker(config: WorkerConfig) -> Result<()> {
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| Error::Cluster(format!("cannot bind {}: {e}", config.listen)))?;
+    let bound = listener
+        .local_addr()
+        .map_err(|e| Error::Cluster(format!("no local address: {e}")))?;
+    let host = match &config.advertise_host {
+        Some(h) => h.clone(),
+        None if bound.ip().is_unspecified() => route_ip_to(&config.scheduler).await?,
+        None => bound.ip().to_string(),
+    };
+    let data_address = format!("{host}:{}", bound.port());
+
+    let store = Arc::new(ChunkStore::default());
+    let counters = Arc::new(Counters::default());
+    let peers = Arc::new(PeerPool::default());
+    let data = FlightServiceServer::new(DataService::new(store.clone(), counters.clone()))
+        .max_decoding_message_size(MAX_FLIGHT_MESSAGE)
+        .max_encoding_message_size(MAX_FLIGHT_MESSAGE);
+    let server = tokio::spawn(
+        Server::builder()
+            .tcp_nodelay(true)
+            .add_service(data)
+            .serve_with_incoming(TcpListenerStream::new(listener)),
+    );
+
+    let channel = Endpoint::from_shared(format!("http://{}", config.scheduler))
+        .map_err(|e| Error::Cluster(format!("bad scheduler address {:?}: {e}", config.scheduler)))?
+        .connect_timeout(Duration::from_secs(10))
+        .tcp_nodelay(true)
+        .connect()
+        .await
+        .map_err(|e| Error::Cluster(format!("cannot reach scheduler {}: {e}", config.scheduler)))?;
+    let mut scheduler = SchedulerClient::new(channel)
+        .max_decoding_message_size(MAX_GRPC_MESSAGE)
+        .max_encoding_message_size(MAX_GRPC_MESSAGE);
+
+    let (outbound, outbound_rx) = mpsc::channel::<WorkerMessage>(64);
+    let registration = WorkerRegistration {
+        data_address: data_address.clone(),
+        threads: config.threads as u32,
+        memory_limit: config.memory_limit,
+        pid: std::process::id(),
+        name: config.name.clone().unwrap_or_else(|| data_address.clone()),
+    };
+    outbound
+        .send(WorkerMessage::Register(registration))
+        .await
+        .map_err(|_| Error::Cluster("session closed before registering".into()))?;
+    let mut inbound = scheduler
+        .worker_session(ReceiverStream::new(outbound_rx))
+        .await
+        .map_err(|s| Error::Cluster(format!("scheduler refused the worker: {}", s.message())))?
+        .into_inner();
+    let heartbeat_ms = match inbound.message().await {
+        Ok(Some(SchedulerMessage::Welcome { worker_id, heartbeat_interval_ms })) => {
+            tracing::info!(worker_id, %data_address, scheduler = %config.scheduler, "worker registered");
+            heartbeat_interval_ms
+        }
+        Ok(other) => return Err(Error::Cluster(format!("expected Welcome from the scheduler, got {other:?}"))),
+        Err(s) => return Err(Error::Cluster(format!("scheduler session failed: {}", s.message()))),
+    };
+    // Ready line for LocalCluster and operators.
+    println!("tessera worker ready on {data_address}");
+
+    let (events, events_rx) = mpsc::unbounded_channel();
+    let executor = Executor::new(
+        store.clone(),
+        peers,
+        counters.clone(),
+        config.threads,
+        data_address.clone(),
+        events.clone(),
+    )
+    .map_err(|e| Error::Cluster(format!("cannot start the kernel pool: {e}")))?;
+    tokio::spawn(send_batches(events_rx, outbound.clone()));
+    tokio::spawn(heartbeats(events, store.clone(), counters, Duration::from_millis(heartbeat_ms.max(10))));
+
+    loop {
+        match inbound.message().await {
+            Ok(Some(SchedulerMessage::Batch(commands))) => {
+                for command in commands {
+                    match command {
+                        WorkerCommand::Compute(task) => executor.compute(task),
+                        WorkerCommand::Release(keys) => store.remove(&keys),
+                        WorkerCommand::Steal(key) => {
+                            let stolen = executor.steal(&key);
+                            let _ = executor_events(&outbound, WorkerEvent::StealAnswer { key, stolen }).await;
+                        }
+                    }
+                }
+            }
+            Ok(Some(SchedulerMessage::Welcome { .. })) => {
+                tracing::warn!("ignoring a second Welcome from the scheduler");
+            }
+            Ok(None) => {
+                server.abort();
+                return Err(Error::Cluster(format!("scheduler {} closed the session", config.scheduler)));
+            }
+            Err(s) => {
+                server.abort();
+                return Err(Error::Cluster(format!(
+                    "lost the scheduler {}: {}",
+                    config.scheduler,
+                    s.message()
+                )));
+            }
+        }
+    }
+}
+
+/// The local IP this machine uses to reach `scheduler` (what peers should dial).
+async fn route_ip_to(scheduler: &str) -> Result<String> {
+    let stream = tokio::net::TcpStream::connect(scheduler)
+        .await
+        .map_err(|e| Error::Cluster(format!("cannot reach scheduler {scheduler}: {e}")))?;
+    let local = stream.local_addr().map_err(|e| Error::Cluster(format!("no local address: {e}")))?;
+    Ok(local.ip().to_string())
+}
+
+async fn executor_events(outbound: &mpsc::Sender<WorkerMessage>, event: WorkerEvent) -> Result<()> {
+    outbound
+        .send(WorkerMessage::Batch(vec![event]))
+        .await
+        .map_err(|_| Error::Cluster("scheduler session closed".into()))
+}
+
+/// Forward events in batches: wait for one, then take whatever else is already queued.
+async fn send_batches(mut events: mpsc::UnboundedReceiver<WorkerEvent>, outbound: mpsc::Sender<WorkerMessage>) {
+    while let Some(first) = events.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match events.try_recv() {
+                Ok(e) => batch.push(e),
+                Err(_) => break,
+            }
+        }
+        if outbound.send(WorkerMessage::Batch(batch)).await.is_err() {
+            return;
+        }
+    }
+}
+
+async fn heartbeats(
+    events: mpsc::UnboundedSender<WorkerEvent>,
+    store: Arc<ChunkStore>,
+    counters: Arc<Counters>,
+    every: Duration,
+) {
+    let mut tick = tokio::time::interval(every);
+    loop {
+        tick.tick().await;
+        let metrics = WorkerMetrics {
+            process_memory: process_memory(),
+            stored_bytes: store.bytes(),
+            stored_chunks: store.len() as u64,
+            executing: Counters::get(&counters.executing) as u32,
+            queued: Counters::get(&counters.queued) as u32,
+            bytes_sent: Counters::get(&counters.bytes_sent),
+            bytes_received: Counters::get(&counters.bytes_received),
+            tasks_done: Counters::get(&counters.tasks_done),
+        };
+        if events.send(WorkerEvent::Heartbeat(metrics)).is_err() {
+            return;
+        }
+    }
+}
