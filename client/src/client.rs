@@ -333,6 +333,8 @@ impl Client {
             if !holders.is_empty() {
                 match self.inner.peers.fetch_any(&holders, key).await {
                     Ok(chunk) => return Ok(chunk),
+                    // Bytes that do not decode will not decode on a retry either.
+                    Err(e @ Error::Decode(_)) => return Err(e),
                     Err(e) => last_error = Some(e),
                 }
             }

@@ -37,12 +37,12 @@ fn every_dtype_computes_like_ndarray() {
     assert_eq!(got, data.mapv(|v| v * 3 - v.abs()));
     let total: ndarray::Array0<i64> = client.compute(&a.sum()).unwrap();
     assert_eq!(total.into_scalar(), data.sum());
-    let mins: Array1<i64> = client.compute(&a.min_axis(1)).unwrap();
+    let mins: ArrayD<i64> = client.compute(&a.min_axis(1)).unwrap();
     assert_eq!(mins, data.map_axis(Axis(1), |r| *r.iter().min().unwrap()));
 
     let d32 = data.mapv(|v| v as i32);
     let a32 = from_ndarray(&d32, &[4, 4]);
-    let div: ArrayD<f64> = client.compute(&(&a32 / 2i32)).unwrap();
+    let div: ArrayD<f64> = client.compute(&(&a32 / 2)).unwrap();
     assert_eq!(div, d32.mapv(|v| v as f64 / 2.0));
     let s32: ndarray::Array0<i64> = client.compute(&a32.sum()).unwrap();
     assert_eq!(s32.into_scalar(), data.sum());

@@ -136,7 +136,12 @@ fn garbage_on_every_port_gets_an_error_not_a_crash() {
         }
         // Flight: bad tickets, missing keys and garbage IPC in DoPut.
         for address in &ports[1..] {
-            let mut flight = FlightServiceClient::connect(format!("http://{address}")).await.unwrap();
+            let channel = tonic::transport::Endpoint::from_shared(format!("http://{address}"))
+                .unwrap()
+                .connect()
+                .await
+                .unwrap();
+            let mut flight = FlightServiceClient::new(channel);
             let e = flight.do_get(Ticket::new(vec![0xff, 0xfe])).await.err().expect("non-UTF-8 ticket refused");
             assert_eq!(e.code(), tonic::Code::InvalidArgument);
             let e = flight.do_get(Ticket::new(b"no-such-key:0".to_vec())).await.err().expect("missing key refused");

@@ -13,6 +13,7 @@ use arrow_flight::{
 };
 use futures::stream::{self, BoxStream};
 use futures::{StreamExt, TryStreamExt};
+
 use std::sync::Arc;
 use tessera_core::{Chunk, TaskKey};
 use tonic::{Request, Response, Status, Streaming};
@@ -49,6 +50,31 @@ pub fn key_from_bytes(bytes: &[u8]) -> Result<TaskKey, Status> {
     let key = std::str::from_utf8(bytes)
         .map_err(|_| Status::invalid_argument("chunk key is not UTF-8"))?;
     Ok(TaskKey::new(key))
+}
+
+/// Decode a stream of Flight messages into one chunk. An empty chunk travels as a
+/// schema with no batch, so the schema alone rebuilds it.
+pub async fn decode_chunk<S>(messages: S) -> Result<Chunk, tessera_core::Error>
+where
+    S: futures::Stream<Item = Result<FlightData, FlightError>> + Send + 'static,
+{
+    let mut stream = FlightRecordBatchStream::new_from_flight_data(messages);
+    let mut batches = Vec::new();
+    while let Some(batch) = stream.next().await {
+        batches.push(batch.map_err(|e| match e {
+            // The transport failed (peer gone, stream cut): worth trying elsewhere.
+            FlightError::Tonic(status) => tessera_core::Error::Cluster(status.message().to_string()),
+            other => tessera_core::Error::decode(other.to_string()),
+        })?);
+    }
+    if batches.is_empty() {
+        let schema = stream
+            .schema()
+            .cloned()
+            .ok_or_else(|| tessera_core::Error::decode("the chunk stream held neither schema nor data"))?;
+        batches.push(arrow_array::RecordBatch::new_empty(schema));
+    }
+    Chunk::from_record_batches(&batches)
 }
 
 /// Encode a chunk as a stream of Flight messages.
@@ -106,11 +132,8 @@ impl FlightService for DataService {
         let key = key_from_bytes(path.as_bytes())?;
         let messages = stream::once(async move { Ok(first) })
             .chain(input.map_err(|s| FlightError::Tonic(Box::new(s))));
-        let batches: Vec<_> = FlightRecordBatchStream::new_from_flight_data(messages)
-            .try_collect()
+        let chunk = decode_chunk(messages)
             .await
-            .map_err(|e| Status::invalid_argument(format!("chunk {key}: {e}")))?;
-        let chunk = Chunk::from_record_batches(&batches)
             .map_err(|e| Status::invalid_argument(format!("chunk {key}: {e}")))?;
         Counters::add(&self.counters.bytes_received, chunk.nbytes() as u64);
         self.store.put(key, chunk);

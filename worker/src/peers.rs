@@ -67,11 +67,11 @@ impl PeerPool {
             .map_err(|s| Error::Cluster(format!("fetching {key} from {address}: {}", s.message())))?
             .into_inner()
             .map_err(|s| arrow_flight::error::FlightError::Tonic(Box::new(s)));
-        let batches: Vec<_> = arrow_flight::decode::FlightRecordBatchStream::new_from_flight_data(stream)
-            .try_collect()
-            .await
-            .map_err(|e| Error::Cluster(format!("fetching {key} from {address}: {e}")))?;
-        Chunk::from_record_batches(&batches)
+        crate::flight::decode_chunk(stream).await.map_err(|e| match e {
+            Error::Cluster(m) => Error::Cluster(format!("fetching {key} from {address}: {m}")),
+            Error::Decode(m) => Error::Decode(format!("chunk {key} from {address}: {m}")),
+            other => other,
+        })
     }
 
     /// Fetch `key` from the first of `holders` that answers.

@@ -252,6 +252,8 @@ impl Array {
     }
 }
 
+// Operators take `f64` and `i64` scalars only, so that literals (`x * 2.0`, `x + 1`)
+// infer without annotations; scalars are "weak", so `f32_array * 2.0` stays `float32`.
 macro_rules! binary_operator {
     ($trait:ident, $method:ident, $op:expr) => {
         impl std::ops::$trait<&Array> for &Array {
@@ -278,7 +280,7 @@ macro_rules! binary_operator {
                 self.binary($op, &rhs)
             }
         }
-        binary_operator!(@scalars $trait, $method, $op, f64, f32, i64, i32);
+        binary_operator!(@scalars $trait, $method, $op, f64, i64);
     };
     (@scalars $trait:ident, $method:ident, $op:expr, $($t:ty),*) => {$(
         impl std::ops::$trait<$t> for &Array {

@@ -230,8 +230,8 @@ mod tests {
         assert_eq!(i.to_ndarray::<i64>().unwrap().into_raw_vec_and_offset().0, PINNED_I64);
     }
 
-    const PINNED_F64: [u64; 3] = [0, 0, 0];
-    const PINNED_I64: [i64; 4] = [0, 0, 0, 0];
+    const PINNED_F64: [u64; 3] = [4599928625271291704, 4606487381532860284, 4604310307913112721];
+    const PINNED_I64: [i64; 4] = [372, 722, 951, 277];
 
     #[test]
     fn random_refuses_wrong_dtypes_and_bounds() {

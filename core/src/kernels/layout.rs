@@ -88,20 +88,17 @@ fn check_piece(p: usize, piece: &Piece, shape: &[usize], dtype: DType, inputs: &
         )));
     }
     let mut extent = Vec::with_capacity(ndim);
-    for ax in 0..ndim {
-        let r = &piece.source[ax];
-        if r.start > r.end || r.end > input.shape()[ax] {
+    let axes = piece.source.iter().zip(&piece.offset).zip(input.shape().iter().zip(shape));
+    for (ax, ((r, &offset), (&in_len, &out_len))) in axes.enumerate() {
+        if r.start > r.end || r.end > in_len {
             return Err(bad(format!(
-                "source range {r:?} on axis {ax} is outside the input's length {}",
-                input.shape()[ax]
+                "source range {r:?} on axis {ax} is outside the input's length {in_len}"
             )));
         }
         let len = r.end - r.start;
-        let end = piece.offset[ax].checked_add(len);
-        if end.is_none_or(|e| e > shape[ax]) {
+        if offset.checked_add(len).is_none_or(|e| e > out_len) {
             return Err(bad(format!(
-                "{len} elements at offset {} on axis {ax} overflow the output's length {}",
-                piece.offset[ax], shape[ax]
+                "{len} elements at offset {offset} on axis {ax} overflow the output's length {out_len}"
             )));
         }
         extent.push(len);
@@ -134,6 +131,7 @@ fn copy_pieces<T: DynElement>(shape: &[usize], pieces: &[Piece], inputs: &[Chunk
 }
 
 #[cfg(test)]
+#[allow(clippy::single_range_in_vec_init)]
 mod tests {
     use super::*;
     use ndarray::{IxDyn, array, s};

@@ -185,8 +185,13 @@ impl SchedulerState {
             return;
         };
         match self.tasks.recs[t as usize].state {
-            State::Memory => self.add_holder(t, w),
-            State::Released | State::Erred(_) | State::Free => self.queue_release(w, t),
+            // A duplicate run: the scheduler already has the result. An extra copy is not
+            // worth the risk of listing a holder that has since dropped it (there are no
+            // sequence numbers to order a late result against an earlier Release).
+            State::Memory if self.tasks.recs[t as usize].holders.contains(w) => {}
+            State::Memory | State::Released | State::Erred(_) | State::Free => {
+                self.queue_release(w, t)
+            }
             // Processing here (the normal case) or elsewhere (stolen or re-placed), or back in
             // waiting/queued after a loss: the key is deterministic, so the result is valid.
             _ => self.accept_result(t, w, nbytes, Some(duration_us)),
