@@ -129,7 +129,10 @@ fn tasks_run_where_their_input_lives_and_bytes_skip_the_scheduler() {
     let cluster = common::cluster(2);
     let client = cluster.client().unwrap();
     // 8 MB chunks: moving one costs far more than waiting for a busy worker.
+    // Once x is in memory (two chunks per worker), each chunk of y = 3x starts soonest
+    // where its input already is.
     let x = client.persist(&random::<f64>(&[4000, 1000], &[1000, 1000], 3)).unwrap();
+    client.submit(&x).unwrap().wait().unwrap();
     let y = client.persist(&(&x * 3.0)).unwrap();
     let xk = client.chunk_keys(&x).unwrap();
     let yk = client.chunk_keys(&y).unwrap();

@@ -365,14 +365,21 @@ fn reduce_axis<I: Copy, A: Acc>(
     absorb: impl Fn(&mut A, &I) + Copy,
     lane: impl Fn(ArrayView1<'_, I>) -> A,
 ) -> ArrayD<A> {
+    let mut out_shape = src.shape().to_vec();
+    let len = out_shape.remove(axis);
+    if axis + 1 == src.ndim()
+        && len > 0
+        && let Some(flat) = src.as_slice()
+    {
+        // Trailing axis of a C-ordered array: lanes are consecutive runs of the buffer.
+        let states: Vec<A> = flat.chunks_exact(len).map(|run| lane(ArrayView1::from(run))).collect();
+        return ArrayD::from_shape_vec(IxDyn(&out_shape), states).expect("one state per lane");
+    }
     let inner: usize = src.shape()[axis + 1..].iter().product();
     if inner < 16 {
         return Zip::from(src.lanes(Axis(axis))).map_collect(lane);
     }
-    let mut out_shape = src.shape().to_vec();
-    out_shape.remove(axis);
     let mut total = ArrayD::from_elem(IxDyn(&out_shape), A::empty());
-    let len = src.shape()[axis];
     for block in src.axis_chunks_iter(Axis(axis), BLOCK) {
         if len <= BLOCK {
             for row in block.axis_iter(Axis(axis)) {

@@ -1,7 +1,7 @@
 //! Typed values of an elementwise expression (a scalar or a broadcastable array per dtype)
 //! and the unary, binary and cast operators over them, each a whole-array ndarray loop.
 
-use super::dynarray::{DynElement, try_full};
+use super::dynarray::{DynElement, checked_len, try_full};
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::ops::{BinaryOp, UnaryOp};
@@ -99,7 +99,11 @@ pub(crate) fn materialize<T: DynElement>(t: TVal<'_, T>, shape: &[usize]) -> Res
                     a.shape()
                 ))
             })?;
-            Ok(v.to_owned())
+            // Broadcasting grows the data: allocate fallibly (the shape was size-checked,
+            // but may still not fit in memory).
+            let mut out = try_full(shape, T::default())?;
+            out.assign(&v);
+            Ok(out)
         }
     }
 }
@@ -127,7 +131,7 @@ fn map_new<'a, T: Copy, U>(t: TVal<'a, T>, f: impl Fn(T) -> U) -> TVal<'a, U> {
 
 /// `f(l, r)` elementwise with broadcasting, writing into an owned operand when it
 /// already has the result's shape (so chains of arithmetic reuse one buffer).
-fn zip_same<'a, T: Copy>(l: TVal<'a, T>, r: TVal<'a, T>, f: impl Fn(T, T) -> T) -> Result<TVal<'a, T>> {
+fn zip_same<'a, T: Copy + Default>(l: TVal<'a, T>, r: TVal<'a, T>, f: impl Fn(T, T) -> T) -> Result<TVal<'a, T>> {
     Ok(match (l, r) {
         (TVal::Scalar(a), TVal::Scalar(b)) => TVal::Scalar(f(a, b)),
         (TVal::Arr(a), TVal::Scalar(b)) => map_same(TVal::Arr(a), |x| f(x, b)),
@@ -145,25 +149,40 @@ fn zip_same<'a, T: Copy>(l: TVal<'a, T>, r: TVal<'a, T>, f: impl Fn(T, T) -> T) 
                 Zip::from(&mut b).and(&av).for_each(|y, &x| *y = f(x, *y));
                 TVal::Arr(b.into())
             } else {
-                let av = broadcast_to(&a, &shape)?;
-                let bv = broadcast_to(&b, &shape)?;
-                TVal::Arr(Zip::from(&av).and(&bv).map_collect(|&x, &y| f(x, y)).into())
+                TVal::Arr(zip_collect(&a, &b, &shape, f)?.into())
             }
         }
     })
 }
 
+/// `f(a, b)` over both broadcast to `shape`, into a new array. When broadcasting makes the
+/// result larger than either operand (an outer product), the allocation is fallible.
+fn zip_collect<T: Copy, U: Clone + Default>(
+    a: &CowArray<'_, T, IxDyn>,
+    b: &CowArray<'_, T, IxDyn>,
+    shape: &[usize],
+    f: impl Fn(T, T) -> U,
+) -> Result<ArrayD<U>> {
+    let av = broadcast_to(a, shape)?;
+    let bv = broadcast_to(b, shape)?;
+    if checked_len(shape)? > a.len().max(b.len()) {
+        let mut out = try_full(shape, U::default())?;
+        Zip::from(&mut out).and(&av).and(&bv).for_each(|o, &x, &y| *o = f(x, y));
+        Ok(out)
+    } else {
+        Ok(Zip::from(&av).and(&bv).map_collect(|&x, &y| f(x, y)))
+    }
+}
+
 /// `f(l, r)` elementwise with broadcasting into a new element type.
-fn zip_new<'a, T: Copy, U>(l: TVal<'a, T>, r: TVal<'a, T>, f: impl Fn(T, T) -> U) -> Result<TVal<'a, U>> {
+fn zip_new<'a, T: Copy, U: Clone + Default>(l: TVal<'a, T>, r: TVal<'a, T>, f: impl Fn(T, T) -> U) -> Result<TVal<'a, U>> {
     Ok(match (l, r) {
         (TVal::Scalar(a), TVal::Scalar(b)) => TVal::Scalar(f(a, b)),
         (TVal::Arr(a), TVal::Scalar(b)) => TVal::Arr(a.mapv(|x| f(x, b)).into()),
         (TVal::Scalar(a), TVal::Arr(b)) => TVal::Arr(b.mapv(|y| f(a, y)).into()),
         (TVal::Arr(a), TVal::Arr(b)) => {
             let shape = co_broadcast(a.shape(), b.shape())?;
-            let av = broadcast_to(&a, &shape)?;
-            let bv = broadcast_to(&b, &shape)?;
-            TVal::Arr(Zip::from(&av).and(&bv).map_collect(|&x, &y| f(x, y)).into())
+            TVal::Arr(zip_collect(&a, &b, &shape, f)?.into())
         }
     })
 }
@@ -175,7 +194,7 @@ fn broadcast_to<'b, T>(a: &'b CowArray<'_, T, IxDyn>, shape: &[usize]) -> Result
 }
 
 /// Float-only math, implemented by `f32` and `f64` (computed in their own precision).
-trait Float: Copy + std::ops::Neg<Output = Self> + std::ops::Add<Output = Self>
+trait Float: Copy + Default + std::ops::Neg<Output = Self> + std::ops::Add<Output = Self>
     + std::ops::Sub<Output = Self> + std::ops::Mul<Output = Self> + std::ops::Div<Output = Self>
 {
     fn abs(self) -> Self;
@@ -185,7 +204,7 @@ trait Float: Copy + std::ops::Neg<Output = Self> + std::ops::Add<Output = Self>
 }
 
 /// Wrapping integer arithmetic, implemented by `i32` and `i64` (NumPy wraps on overflow).
-trait Int: Copy {
+trait Int: Copy + Default {
     fn wadd(self, o: Self) -> Self;
     fn wsub(self, o: Self) -> Self;
     fn wmul(self, o: Self) -> Self;
@@ -285,7 +304,7 @@ pub(crate) fn binary<'a>(op: BinaryOp, l: Val<'a>, r: Val<'a>) -> Result<Val<'a>
     }
 }
 
-fn compare<'a, T: Copy + PartialOrd>(op: BinaryOp, a: TVal<'a, T>, b: TVal<'a, T>) -> Result<TVal<'a, bool>> {
+fn compare<'a, T: Copy + PartialOrd + Default>(op: BinaryOp, a: TVal<'a, T>, b: TVal<'a, T>) -> Result<TVal<'a, bool>> {
     match op {
         BinaryOp::Eq => zip_new(a, b, |x, y| x == y),
         BinaryOp::Ne => zip_new(a, b, |x, y| x != y),

@@ -8,6 +8,9 @@ use crate::error::{Error, Result};
 use crate::ops::Piece;
 use ndarray::{ArrayD, Slice};
 
+/// Side of the square tiles a transpose copies at a time (fits comfortably in L1).
+const TILE: usize = 32;
+
 /// `Transpose`: output axis `i` is input axis `axes[i]`; the result is C-ordered.
 pub(crate) fn transpose(axes: &[usize], input: &Chunk) -> Result<Chunk> {
     let ndim = input.shape().len();
@@ -36,7 +39,27 @@ fn permute<T: DynElement>(axes: &[usize], input: &Chunk) -> Result<Chunk> {
     let a = T::read(input)?;
     let view = a.view().permuted_axes(axes.to_vec());
     let mut out = try_full(view.shape(), T::default())?;
-    out.assign(&view);
+    let n = axes.len();
+    // Output axis `q` is the input's contiguous last axis. Unless it is also the output's
+    // last axis, a plain copy reads one element per cache line; copying in TILE x TILE
+    // tiles over axes `q` and `n - 1` reuses each line that is read.
+    let q = axes.iter().position(|&a| a == n - 1).unwrap_or(n - 1);
+    if q + 1 == n || out.len() < TILE * TILE {
+        out.assign(&view);
+    } else {
+        let (lq, ll) = (out.shape()[q], out.shape()[n - 1]);
+        for i in (0..lq).step_by(TILE) {
+            for j in (0..ll).step_by(TILE) {
+                let tile = |ax: usize| match ax {
+                    _ if ax == q => Slice::from(i..(i + TILE).min(lq)),
+                    _ if ax == n - 1 => Slice::from(j..(j + TILE).min(ll)),
+                    _ => Slice::from(..),
+                };
+                out.slice_each_axis_mut(|d| tile(d.axis.index()))
+                    .assign(&view.slice_each_axis(|d| tile(d.axis.index())));
+            }
+        }
+    }
     Ok(T::wrap(out).into_chunk())
 }
 

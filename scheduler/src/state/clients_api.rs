@@ -1,10 +1,11 @@
 //! Entry points for clients: sessions, graph submission, and references to wanted keys.
 //! A key stays computed while some client wants it or some pending task reads it.
 
-use super::fx::FxSet;
+use super::fx::{FxSet, KeyBuild};
+use super::intake::{InputRef, Resolved};
 use super::task::{DepRef, State, TaskId};
 use super::{ClientRecord, Outputs, SchedulerState};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use tessera_core::graph::TaskGraph;
 use tessera_core::key::TaskKey;
 use tessera_core::wire::{ClientEvent, ClientId, ScatteredKey, Submission};
@@ -46,22 +47,29 @@ impl SchedulerState {
             wanted,
             scattered,
         } = submission;
-        if let Err(msg) = self.validate_submission(client, &graph, &wanted, &scattered) {
-            tracing::info!(client, submission = id, error = %msg, "submission refused");
-            let ev = ClientEvent::Submitted {
-                id,
-                error: Some(msg),
-            };
-            self.out.to_clients.push((client, ev));
-            return self.finish_call();
-        }
+        let t0 = std::time::Instant::now();
+        let resolved = match self.validate_submission(client, &graph, &wanted, &scattered) {
+            Ok(r) => r,
+            Err(msg) => {
+                tracing::info!(client, submission = id, error = %msg, "submission refused");
+                let ev = ClientEvent::Submitted {
+                    id,
+                    error: Some(msg),
+                };
+                self.out.to_clients.push((client, ev));
+                return self.finish_call();
+            }
+        };
         self.out
             .to_clients
             .push((client, ClientEvent::Submitted { id, error: None }));
 
+        let t1 = t0.elapsed();
+        let mut scattered_ids = Vec::with_capacity(scattered.len());
         for s in scattered {
             let Some(&w) = self.workers.by_addr.get(&s.worker) else {
-                continue; // validated above
+                scattered_ids.push(TaskId::MAX); // validated above: cannot happen
+                continue;
             };
             let t = match self.tasks.get(&s.key) {
                 Some(t) => t,
@@ -72,47 +80,67 @@ impl SchedulerState {
             } else {
                 self.accept_result(t, w, s.nbytes, None);
             }
+            scattered_ids.push(t);
         }
+        let lookup = |r: InputRef, ids: &[TaskId]| match r {
+            InputRef::Local(j) => ids[j as usize],
+            InputRef::Known(t) => t,
+            InputRef::Scattered(s) => scattered_ids[s as usize],
+        };
 
-        let mut fresh: Vec<(TaskId, Vec<TaskKey>)> = Vec::new();
+        // Insert new tasks (keeping graph order as priority), reuse known ones.
+        let new_count = resolved.known.iter().filter(|k| k.is_none()).count();
+        self.tasks.reserve(new_count);
+        let mut ids: Vec<TaskId> = Vec::with_capacity(graph.tasks.len());
+        let mut fresh: Vec<(TaskId, usize, usize)> = Vec::new();
         let mut retried = Vec::new();
-        for task in graph.tasks {
-            match self.tasks.get(&task.key) {
-                Some(t) => {
+        let mut at = 0;
+        for (j, task) in graph.tasks.into_iter().enumerate() {
+            let n_inputs = task.inputs.len();
+            match resolved.known[j] {
+                Some(r) => {
+                    let t = lookup(r, &ids);
                     if matches!(self.tasks.recs[t as usize].state, State::Erred(_)) {
                         // Retry: an erred key submitted again is computed afresh.
                         self.set_state(t, State::Released);
-                        let r = &mut self.tasks.recs[t as usize];
-                        r.failures = 0;
-                        r.fetch_retries = 0;
+                        let rec = &mut self.tasks.recs[t as usize];
+                        rec.failures = 0;
+                        rec.fetch_retries = 0;
                         retried.push(t);
                     }
                     self.dirty.push(t);
+                    ids.push(t);
                 }
                 None => {
                     let op = Some(task.op.into_boxed_slice());
-                    let t = self.new_task(task.key, op, task.nbytes_hint);
-                    fresh.push((t, task.inputs));
+                    let p = self.next_priority;
+                    self.next_priority += 1;
+                    let h = resolved.hashes[j];
+                    let t = self
+                        .tasks
+                        .insert_hashed(h, task.key, op, task.nbytes_hint, p);
+                    fresh.push((t, at, n_inputs));
+                    ids.push(t);
                 }
             }
+            at += n_inputs;
         }
-        for (t, inputs) in fresh {
+        let t2 = t0.elapsed();
+        for (t, start, len) in fresh {
             let generation = self.tasks.recs[t as usize].generation;
-            let mut ids = Vec::with_capacity(inputs.len());
-            for k in &inputs {
-                // Every input is known after validation and the inserts above.
-                let Some(i) = self.tasks.get(k) else {
-                    tracing::error!(key = %k, "input vanished during submit");
-                    continue;
-                };
+            let inputs: Box<[TaskId]> = resolved.inputs[start..start + len]
+                .iter()
+                .map(|&r| lookup(r, &ids))
+                .collect();
+            for &i in inputs.iter() {
                 let r = &mut self.tasks.recs[i as usize];
                 r.dependents.push(DepRef { id: t, generation });
                 r.live_dependents += 1;
-                ids.push(i);
             }
-            self.tasks.recs[t as usize].inputs = ids.into_boxed_slice();
+            self.tasks.recs[t as usize].inputs = inputs;
             self.dirty.push(t);
         }
+        let t3 = t0.elapsed();
         // Retried keys that some client (maybe another one) still wants are computed again.
         for t in retried {
             if self.tasks.recs[t as usize].is_needed() {
@@ -144,7 +172,12 @@ impl SchedulerState {
         for &t in &wanted {
             self.want(client, t);
         }
-        self.finish_call()
+        let t4 = t0.elapsed();
+        self.drain_dirty();
+        let t5 = t0.elapsed();
+        let o = self.finish_call();
+        eprintln!("resolve {t1:?} insert {t2:?} edges {t3:?} activate {t4:?} drain {t5:?} finish {:?}", t0.elapsed());
+        o
     }
 
     /// The client drops one reference to each key. Unknown keys, and keys the client does not
@@ -207,7 +240,7 @@ impl SchedulerState {
         graph: &TaskGraph,
         wanted: &[TaskKey],
         scattered: &[ScatteredKey],
-    ) -> Result<(), String> {
+    ) -> Result<Resolved, String> {
         if !self.clients.contains_key(&client) {
             return Err(format!("unknown client {client}"));
         }
@@ -219,10 +252,16 @@ impl SchedulerState {
                 ));
             }
         }
-        let scattered_keys: HashSet<&TaskKey> = scattered.iter().map(|s| &s.key).collect();
-        let known = |k: &TaskKey| self.tasks.get(k).is_some() || scattered_keys.contains(k);
-        graph.validate(&known).map_err(|e| e.to_string())?;
-        let unknown: Vec<&TaskKey> = wanted.iter().filter(|k| !known(k)).collect();
+        let scattered_keys: HashMap<&TaskKey, u32, KeyBuild> = scattered
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (&s.key, i as u32))
+            .collect();
+        let resolved = self.resolve_graph(graph, &scattered_keys)?;
+        let unknown: Vec<&TaskKey> = wanted
+            .iter()
+            .filter(|k| self.tasks.get(k).is_none() && !scattered_keys.contains_key(k))
+            .collect();
         if !unknown.is_empty() {
             let in_graph: HashSet<&TaskKey> = graph.tasks.iter().map(|t| &t.key).collect();
             if let Some(k) = unknown.into_iter().find(|k| !in_graph.contains(k)) {
@@ -231,6 +270,6 @@ impl SchedulerState {
                 ));
             }
         }
-        Ok(())
+        Ok(resolved)
     }
 }

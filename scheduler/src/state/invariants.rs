@@ -34,10 +34,8 @@ impl SchedulerState {
         let mut counts = [0u64; N_STATES];
         for (id, r) in recs.iter().enumerate() {
             counts[r.state.idx()] += 1;
-            let mapped = self.tasks.index.get(&r.key).copied();
-            if r.state == State::Free {
-                ensure!(mapped != Some(id as TaskId), "free slot {id} still indexed");
-            } else {
+            let mapped = self.tasks.get(&r.key);
+            if r.state != State::Free {
                 ensure!(mapped == Some(id as TaskId), "task {} not indexed at {id}", r.key);
             }
         }

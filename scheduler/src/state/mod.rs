@@ -1,9 +1,9 @@
 //! The scheduler's pure state machine: every task's state, every worker's load, and the decisions.
 //! No I/O: each call takes messages in and returns the worker commands and client events to send.
 //!
-//! Layout: [`task`] and [`worker`] hold the records, `transitions` the task life cycle,
-//! `placement` worker choice, root-task queuing and stealing, `workers_api` and
-//! `clients_api` the public entry points, `invariants` the consistency check.
+//! Layout: `task` and `worker` hold the records, `transitions` the task life cycle,
+//! `placement` worker choice, root-task queuing and stealing, `intake` graph validation,
+//! `workers_api` and `clients_api` the public entry points, `invariants` the consistency check.
 //!
 //! Decisions worth knowing when driving it:
 //! - A submitted key the scheduler already knows is reused as it is (waiting, processing,
@@ -22,7 +22,9 @@
 
 mod clients_api;
 mod fx;
+mod intake;
 mod invariants;
+mod key_index;
 mod placement;
 mod task;
 mod transitions;
@@ -52,6 +54,8 @@ const MAX_RUN: u64 = 64;
 const MAX_FETCH_RETRIES: u32 = 20;
 /// Most steal requests issued by one call.
 const STEAL_BUDGET: usize = 64;
+/// Saturated workers probed per thief when looking for a victim.
+const VICTIM_PROBES: usize = 8;
 
 /// Tunables of the scheduling policy.
 #[derive(Clone, Debug, PartialEq, Eq)]

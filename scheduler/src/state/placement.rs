@@ -2,7 +2,7 @@
 //! in contiguous runs (co-assignment), and work stealing from saturated to idle workers.
 
 use super::task::{State, TaskId, WIdx};
-use super::{MAX_RUN, STEAL_BUDGET, SchedulerState, Steal};
+use super::{MAX_RUN, STEAL_BUDGET, SchedulerState, Steal, VICTIM_PROBES};
 use tessera_core::wire::{WorkerCommand, WorkerId};
 
 impl SchedulerState {
@@ -192,6 +192,10 @@ impl SchedulerState {
     /// Work stealing: when no root task is left to hand out, ask saturated workers to give up
     /// queued tasks for idle workers with nothing to do, where fetching the inputs would take
     /// less time than waiting in the victim's queue.
+    ///
+    /// Runs after every call, so its work is bounded: it probes a rotating window of idle
+    /// workers and, for each, a few saturated ones, and stops at the first thief that finds
+    /// no victim with tasks to spare.
     pub(super) fn balance(&mut self) {
         if !self.config.work_stealing
             || self.workers.saturated.is_empty()
@@ -201,70 +205,54 @@ impl SchedulerState {
         {
             return;
         }
-        // Victims and how many tasks each can spare.
-        let mut victims: Vec<(WIdx, usize)> = self
-            .workers
-            .saturated
-            .items()
-            .iter()
-            .filter_map(|&v| {
-                let r = self.workers.get(v)?;
-                let spare = r
-                    .processing
-                    .len()
-                    .saturating_sub(r.threads as usize + r.outgoing_steals as usize);
-                (spare > 0).then_some((v, spare))
-            })
-            .collect();
-        if victims.is_empty() {
-            return;
-        }
-        let thieves: Vec<WIdx> = self
-            .workers
-            .idle
-            .items()
-            .iter()
-            .copied()
-            .filter(|&w| {
-                self.workers
-                    .get(w)
-                    .is_some_and(|r| r.processing.is_empty() && r.incoming_steals == 0)
-            })
-            .collect();
+        self.workers.rr = self.workers.rr.wrapping_add(1);
+        let (idle_n, sat_n) = (self.workers.idle.len(), self.workers.saturated.len());
+        let mut ti = self.workers.rr % idle_n;
+        let mut vi = self.workers.rr % sat_n;
         let mut budget = STEAL_BUDGET;
-        let mut vi = 0;
-        for thief in thieves {
-            if budget == 0 || victims.is_empty() {
+        for _ in 0..idle_n.min(2 * STEAL_BUDGET) {
+            if budget == 0 {
                 break;
             }
-            vi %= victims.len();
-            let (victim, spare) = victims[vi];
-            let want = self
-                .workers
-                .get(thief)
-                .map_or(0, |r| r.threads as usize)
-                .min(spare)
-                .min(budget);
-            let got = self.steal_from(victim, thief, want);
-            budget -= got;
-            if got == 0 || got >= spare {
-                victims.swap_remove(vi);
-            } else {
-                victims[vi].1 = spare - got;
-                vi += 1;
+            let thief = self.workers.idle.items()[ti % idle_n];
+            ti += 1;
+            let Some(tr) = self.workers.get(thief) else {
+                continue;
+            };
+            if !tr.processing.is_empty() || tr.incoming_steals > 0 {
+                continue;
             }
+            let threads = tr.threads as usize;
+            let mut victim = None;
+            for _ in 0..sat_n.min(VICTIM_PROBES) {
+                let v = self.workers.saturated.items()[vi % sat_n];
+                vi += 1;
+                let spare = self.workers.get(v).map_or(0, |r| {
+                    r.processing
+                        .len()
+                        .saturating_sub(r.threads as usize + r.outgoing_steals as usize)
+                });
+                if spare > 0 {
+                    victim = Some((v, spare));
+                    break;
+                }
+            }
+            let Some((v, spare)) = victim else {
+                return;
+            };
+            budget -= self.steal_from(v, thief, threads.min(spare).min(budget));
         }
     }
 
     /// Send up to `want` steal requests for `victim`'s most recently assigned tasks on behalf
-    /// of `thief`; returns how many were sent.
+    /// of `thief`; returns how many were sent. Looks at a bounded number of tasks.
     fn steal_from(&mut self, victim: WIdx, thief: WIdx, want: usize) -> usize {
         let Some(vr) = self.workers.get(victim) else {
             return 0;
         };
         let wait_us = self.workers.occupancy_us(victim, self.avg_task_us);
         let mut chosen = Vec::new();
-        for &t in vr.processing.iter().rev() {
+        for &t in vr.processing.iter().rev().take(4 * want + 16) {
             if chosen.len() == want {
                 break;
             }

@@ -1,7 +1,7 @@
 //! Task records: interned keys, per-task state, and the slot table that recycles ids.
 //! Tasks are addressed by dense `u32` ids; a generation number makes stale references detectable.
 
-use std::collections::HashMap;
+use super::key_index::HashIndex;
 use std::sync::Arc;
 use tessera_core::error::TaskError;
 use tessera_core::key::TaskKey;
@@ -247,7 +247,7 @@ pub struct TaskTable {
     /// Records by id; freed slots are in state `Free` and listed in `free`.
     pub recs: Vec<TaskRecord>,
     /// Key -> id for every non-free slot.
-    pub index: HashMap<TaskKey, TaskId>,
+    pub index: HashIndex<TaskKey>,
     free: Vec<TaskId>,
     /// Number of records in each state, indexed by [`State::idx`].
     pub counts: [u64; N_STATES],
@@ -257,12 +257,39 @@ impl TaskTable {
     /// Id of a known key.
     #[inline]
     pub fn get(&self, key: &TaskKey) -> Option<TaskId> {
-        self.index.get(key).copied()
+        self.get_hashed(self.index.hash(key), key)
     }
 
-    /// Create a record in state `Released` (no edges yet).
+    /// Id of a known key whose index hash is `h`.
+    #[inline]
+    pub fn get_hashed(&self, h: u64, key: &TaskKey) -> Option<TaskId> {
+        self.index
+            .get_hashed(h, key, |id| &self.recs[id as usize].key)
+    }
+
+    /// Make room for `n` more records without reallocating (or rehashing the index).
+    pub fn reserve(&mut self, n: usize) {
+        let extra = n.saturating_sub(self.free.len());
+        self.recs.reserve(extra);
+        self.index.reserve(n);
+    }
+
+    /// Create a record in state `Released` (no edges yet) for an unknown key.
     pub fn insert(
         &mut self,
+        key: TaskKey,
+        op: Option<Box<[u8]>>,
+        nbytes: u64,
+        priority: u64,
+    ) -> TaskId {
+        let h = self.index.hash(&key);
+        self.insert_hashed(h, key, op, nbytes, priority)
+    }
+
+    /// [`Self::insert`] with the key's index hash already computed.
+    pub fn insert_hashed(
+        &mut self,
+        h: u64,
         key: TaskKey,
         op: Option<Box<[u8]>>,
         nbytes: u64,
@@ -283,7 +310,7 @@ impl TaskTable {
             }
         };
         self.counts[State::Released.idx()] += 1;
-        self.index.insert(key, id);
+        self.index.insert_hashed(h, key, id);
         id
     }
 
@@ -293,7 +320,7 @@ impl TaskTable {
         let rec = &mut self.recs[id as usize];
         self.counts[rec.state.idx()] -= 1;
         self.counts[State::Free.idx()] += 1;
-        self.index.remove(&rec.key);
+        self.index.remove(&rec.key, id);
         rec.state = State::Free;
         rec.generation = rec.generation.wrapping_add(1);
         rec.op = None;
