@@ -142,7 +142,7 @@ fn tasks_run_where_their_input_lives_and_bytes_skip_the_scheduler() {
     let distinct: std::collections::HashSet<_> = xh.iter().flatten().collect();
     assert_eq!(distinct.len(), 2, "root chunks were spread over both workers: {xh:?}");
     for (a, b) in xh.iter().zip(&yh) {
-        assert!(!b.is_empty() && a.contains(&b[0]), "a task ran away from its input: {a:?} vs {b:?}");
+        assert!(!b.is_empty() && a.contains(&b[0]), "a task ran away from its input: {xh:?} vs {yh:?}");
     }
 
     let before = client.cluster_info().unwrap().scheduler_bytes_received;

@@ -47,7 +47,6 @@ impl SchedulerState {
             wanted,
             scattered,
         } = submission;
-        let t0 = std::time::Instant::now();
         let resolved = match self.validate_submission(client, &graph, &wanted, &scattered) {
             Ok(r) => r,
             Err(msg) => {
@@ -64,7 +63,6 @@ impl SchedulerState {
             .to_clients
             .push((client, ClientEvent::Submitted { id, error: None }));
 
-        let t1 = t0.elapsed();
         let mut scattered_ids = Vec::with_capacity(scattered.len());
         for s in scattered {
             let Some(&w) = self.workers.by_addr.get(&s.worker) else {
@@ -125,7 +123,6 @@ impl SchedulerState {
             }
             at += n_inputs;
         }
-        let t2 = t0.elapsed();
         for (t, start, len) in fresh {
             let generation = self.tasks.recs[t as usize].generation;
             let inputs: Box<[TaskId]> = resolved.inputs[start..start + len]
@@ -140,7 +137,6 @@ impl SchedulerState {
             self.tasks.recs[t as usize].inputs = inputs;
             self.dirty.push(t);
         }
-        let t3 = t0.elapsed();
         // Retried keys that some client (maybe another one) still wants are computed again.
         for t in retried {
             if self.tasks.recs[t as usize].is_needed() {
@@ -172,12 +168,7 @@ impl SchedulerState {
         for &t in &wanted {
             self.want(client, t);
         }
-        let t4 = t0.elapsed();
-        self.drain_dirty();
-        let t5 = t0.elapsed();
-        let o = self.finish_call();
-        eprintln!("resolve {t1:?} insert {t2:?} edges {t3:?} activate {t4:?} drain {t5:?} finish {:?}", t0.elapsed());
-        o
+        self.finish_call()
     }
 
     /// The client drops one reference to each key. Unknown keys, and keys the client does not

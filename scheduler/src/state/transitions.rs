@@ -182,7 +182,13 @@ impl SchedulerState {
         self.set_state(t, State::Memory);
         if let Some(d) = duration_us {
             self.tasks_completed += 1;
-            self.avg_task_us += (d as f64 - self.avg_task_us) * 0.05;
+            // The default is a guess for when nothing has run yet (Dask's 0.5 s); the
+            // first measurement replaces it, later ones move the average smoothly.
+            if self.tasks_completed == 1 {
+                self.avg_task_us = d as f64;
+            } else {
+                self.avg_task_us += (d as f64 - self.avg_task_us) * 0.05;
+            }
         }
         self.notify_in_memory(t);
         let mut deps = std::mem::take(&mut self.scratch_deps);
