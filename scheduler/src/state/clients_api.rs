@@ -3,9 +3,10 @@
 
 use super::fx::{FxSet, KeyBuild};
 use super::intake::{InputRef, Resolved};
+use super::small::SmallList;
 use super::task::{DepRef, State, TaskId};
 use super::{ClientRecord, Outputs, SchedulerState};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use tessera_core::graph::TaskGraph;
 use tessera_core::key::TaskKey;
 use tessera_core::wire::{ClientEvent, ClientId, ScatteredKey, Submission};
@@ -113,19 +114,23 @@ impl SchedulerState {
                     let op = Some(task.op.into_boxed_slice());
                     let p = self.next_priority;
                     self.next_priority += 1;
-                    let h = resolved.hashes[j];
                     let t = self
                         .tasks
-                        .insert_hashed(h, task.key, op, task.nbytes_hint, p);
+                        .insert_unindexed(task.key, op, task.nbytes_hint, p);
                     fresh.push((t, at, n_inputs));
                     ids.push(t);
                 }
             }
             at += n_inputs;
         }
+        for (j, &t) in ids.iter().enumerate() {
+            if resolved.known[j].is_none() {
+                self.tasks.index_hashed(resolved.hashes[j], t);
+            }
+        }
         for (t, start, len) in fresh {
             let generation = self.tasks.recs[t as usize].generation;
-            let inputs: Box<[TaskId]> = resolved.inputs[start..start + len]
+            let inputs: SmallList<TaskId, 4> = resolved.inputs[start..start + len]
                 .iter()
                 .map(|&r| lookup(r, &ids))
                 .collect();
@@ -248,19 +253,6 @@ impl SchedulerState {
             .enumerate()
             .map(|(i, s)| (&s.key, i as u32))
             .collect();
-        let resolved = self.resolve_graph(graph, &scattered_keys)?;
-        let unknown: Vec<&TaskKey> = wanted
-            .iter()
-            .filter(|k| self.tasks.get(k).is_none() && !scattered_keys.contains_key(k))
-            .collect();
-        if !unknown.is_empty() {
-            let in_graph: HashSet<&TaskKey> = graph.tasks.iter().map(|t| &t.key).collect();
-            if let Some(k) = unknown.into_iter().find(|k| !in_graph.contains(k)) {
-                return Err(format!(
-                    "wanted key {k} is neither in the graph nor known to the scheduler"
-                ));
-            }
-        }
-        Ok(resolved)
+        self.resolve_graph(graph, &scattered_keys, wanted)
     }
 }

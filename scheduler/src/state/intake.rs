@@ -33,36 +33,56 @@ pub(super) struct Resolved {
 }
 
 impl SchedulerState {
-    /// Check that keys are unique, that every input is in the graph, scattered, or known to
-    /// the scheduler, and that the graph has no cycle; resolve keys and inputs on the way.
+    /// Check that keys are unique, that every input (and every wanted key) is in the graph,
+    /// scattered, or known to the scheduler, and that the graph has no cycle; resolve keys
+    /// and inputs on the way.
     pub(super) fn resolve_graph(
         &self,
         graph: &TaskGraph,
         scattered: &HashMap<&TaskKey, u32, KeyBuild>,
+        wanted: &[TaskKey],
     ) -> Result<Resolved, String> {
+        // Phases keep each loop small so the CPU overlaps the hash-table cache misses.
         let n = graph.tasks.len();
-        let mut local: HashIndex<&TaskKey> = HashIndex::with_build(self.tasks.index.build());
+        let index = &self.tasks.index;
+        let hashes: Vec<u64> = graph.tasks.iter().map(|t| index.hash(&t.key)).collect();
+        let mut local: HashIndex<&TaskKey> = HashIndex::with_build(index.build());
         local.reserve(n);
         let key_of = |j: u32| &graph.tasks[j as usize].key;
-        let mut hashes = Vec::with_capacity(n);
-        for (i, t) in graph.tasks.iter().enumerate() {
-            let h = local.hash(&t.key);
-            if local.get_hashed(h, &t.key, key_of).is_some() {
+        for (i, (t, &h)) in graph.tasks.iter().zip(&hashes).enumerate() {
+            if local
+                .try_insert_hashed(h, &t.key, i as u32, key_of)
+                .is_err()
+            {
                 return Err(format!("graph holds key {} twice", t.key));
             }
-            local.insert_hashed(h, &t.key, i as u32);
-            hashes.push(h);
         }
-        let mut known = Vec::with_capacity(n);
-        let mut inputs = Vec::with_capacity(n * 2);
+        let known: Vec<Option<InputRef>> = if self.tasks.index.is_empty() && scattered.is_empty() {
+            vec![None; n]
+        } else {
+            graph
+                .tasks
+                .iter()
+                .zip(&hashes)
+                .map(|(t, &h)| match self.tasks.get_hashed(h, &t.key) {
+                    Some(id) => Some(InputRef::Known(id)),
+                    None => scattered.get(&t.key).map(|&s| InputRef::Scattered(s)),
+                })
+                .collect()
+        };
+        let input_hashes: Vec<u64> = graph
+            .tasks
+            .iter()
+            .flat_map(|t| t.inputs.iter())
+            .map(|k| index.hash(k))
+            .collect();
+        let mut inputs = Vec::with_capacity(input_hashes.len());
         let mut topological = true;
+        let mut at = 0;
         for (i, t) in graph.tasks.iter().enumerate() {
-            known.push(match self.tasks.get_hashed(hashes[i], &t.key) {
-                Some(id) => Some(InputRef::Known(id)),
-                None => scattered.get(&t.key).map(|&s| InputRef::Scattered(s)),
-            });
             for k in &t.inputs {
-                let h = local.hash(k);
+                let h = input_hashes[at];
+                at += 1;
                 let r = if let Some(j) = local.get_hashed(h, k, key_of) {
                     topological &= (j as usize) < i;
                     InputRef::Local(j)
@@ -77,6 +97,17 @@ impl SchedulerState {
                     ));
                 };
                 inputs.push(r);
+            }
+        }
+        for k in wanted {
+            let h = index.hash(k);
+            if local.get_hashed(h, k, key_of).is_none()
+                && self.tasks.get_hashed(h, k).is_none()
+                && !scattered.contains_key(k)
+            {
+                return Err(format!(
+                    "wanted key {k} is neither in the graph nor known to the scheduler"
+                ));
             }
         }
         if !topological && has_cycle(graph, &inputs) {
@@ -106,7 +137,9 @@ fn has_cycle(graph: &TaskGraph, inputs: &[InputRef]) -> bool {
         }
         at += t.inputs.len();
     }
-    let mut ready: Vec<u32> = (0..n as u32).filter(|&i| pending[i as usize] == 0).collect();
+    let mut ready: Vec<u32> = (0..n as u32)
+        .filter(|&i| pending[i as usize] == 0)
+        .collect();
     let mut done = 0;
     while let Some(i) = ready.pop() {
         done += 1;

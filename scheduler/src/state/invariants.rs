@@ -36,10 +36,19 @@ impl SchedulerState {
             counts[r.state.idx()] += 1;
             let mapped = self.tasks.get(&r.key);
             if r.state != State::Free {
-                ensure!(mapped == Some(id as TaskId), "task {} not indexed at {id}", r.key);
+                ensure!(
+                    mapped == Some(id as TaskId),
+                    "task {} not indexed at {id}",
+                    r.key
+                );
             }
         }
-        ensure!(counts == self.tasks.counts, "state counters {:?} != {:?}", self.tasks.counts, counts);
+        ensure!(
+            counts == self.tasks.counts,
+            "state counters {:?} != {:?}",
+            self.tasks.counts,
+            counts
+        );
         ensure!(
             self.tasks.index.len() == self.tasks.live_count(),
             "index holds {} keys for {} live tasks",
@@ -48,7 +57,10 @@ impl SchedulerState {
         );
         let mut seen = vec![false; recs.len()];
         for &f in self.tasks.free_list() {
-            ensure!(recs[f as usize].state == State::Free, "free list holds live slot {f}");
+            ensure!(
+                recs[f as usize].state == State::Free,
+                "free list holds live slot {f}"
+            );
             ensure!(!seen[f as usize], "free list holds {f} twice");
             seen[f as usize] = true;
         }
@@ -70,8 +82,16 @@ impl SchedulerState {
                 continue;
             }
             for &i in r.inputs.iter() {
-                ensure!((i as usize) < n, "task {} has input id {i} out of range", r.key);
-                ensure!(recs[i as usize].state != State::Free, "task {} reads a forgotten task", r.key);
+                ensure!(
+                    (i as usize) < n,
+                    "task {} has input id {i} out of range",
+                    r.key
+                );
+                ensure!(
+                    recs[i as usize].state != State::Free,
+                    "task {} reads a forgotten task",
+                    r.key
+                );
                 live_deps[i as usize] += 1;
                 if r.state.is_pending() {
                     needers[i as usize] += 1;
@@ -90,8 +110,14 @@ impl SchedulerState {
                 r.live_dependents,
                 live_deps[i]
             );
-            ensure!(r.needers == needers[i], "task {}: needers {} != {}", r.key, r.needers, needers[i]);
-            for d in &r.dependents {
+            ensure!(
+                r.needers == needers[i],
+                "task {}: needers {} != {}",
+                r.key,
+                r.needers,
+                needers[i]
+            );
+            for d in r.dependents.iter() {
                 if self.tasks.is_live(*d) {
                     *edges.entry((i as TaskId, d.id)).or_default() -= 1;
                 }
@@ -114,7 +140,10 @@ impl SchedulerState {
                 continue;
             }
             let k = &r.key;
-            let inputs_in_memory = r.inputs.iter().all(|&i| recs[i as usize].state == State::Memory);
+            let inputs_in_memory = r
+                .inputs
+                .iter()
+                .all(|&i| recs[i as usize].state == State::Memory);
             ensure!(
                 r.holders.is_empty() == (r.state != State::Memory),
                 "task {k} in {:?} has holders {:?}",
@@ -122,7 +151,11 @@ impl SchedulerState {
                 r.holders
             );
             if let Holders::Many(v) = &r.holders {
-                ensure!(v.len() >= 2, "task {k}: Holders::Many with {} entries", v.len());
+                ensure!(
+                    v.len() >= 2,
+                    "task {k}: Holders::Many with {} entries",
+                    v.len()
+                );
             }
             ensure!(
                 r.reserved_by.is_none() || r.state == State::Queued,
@@ -130,7 +163,11 @@ impl SchedulerState {
                 r.state
             );
             if r.state.is_pending() || r.state == State::Memory {
-                ensure!(r.is_needed(), "task {k} in {:?} is not needed by anyone", r.state);
+                ensure!(
+                    r.is_needed(),
+                    "task {k} in {:?} is not needed by anyone",
+                    r.state
+                );
             }
             match &r.state {
                 State::Released => {
@@ -151,7 +188,11 @@ impl SchedulerState {
                         .filter(|&&i| recs[i as usize].state != State::Memory)
                         .count() as u32;
                     ensure!(missing > 0, "task {k} is waiting with all inputs in memory");
-                    ensure!(r.waiting_on == missing, "task {k}: waiting_on {} != {missing}", r.waiting_on);
+                    ensure!(
+                        r.waiting_on == missing,
+                        "task {k}: waiting_on {} != {missing}",
+                        r.waiting_on
+                    );
                     for &i in r.inputs.iter() {
                         let s = &recs[i as usize].state;
                         ensure!(
@@ -170,29 +211,39 @@ impl SchedulerState {
                             "queued task {k} is not in the root queue"
                         ),
                         Some(w) => ensure!(
-                            self.workers.get(w).is_some_and(|wr| wr.reserved.contains(&t)),
+                            self.workers
+                                .get(w)
+                                .is_some_and(|wr| wr.reserved.contains(&t)),
                             "queued task {k} is not in worker {w}'s run"
                         ),
                     }
                 }
                 State::NoWorker => {
                     ensure!(inputs_in_memory, "no-worker task {k} lacks inputs");
-                    ensure!(self.workers.live.is_empty(), "task {k} is no-worker but workers exist");
-                    ensure!(self.no_worker.get(r.pos as usize) == Some(&t), "no-worker task {k} misplaced");
+                    ensure!(
+                        self.workers.live.is_empty(),
+                        "task {k} is no-worker but workers exist"
+                    );
+                    ensure!(
+                        self.no_worker.get(r.pos as usize) == Some(&t),
+                        "no-worker task {k} misplaced"
+                    );
                 }
                 State::Processing(w) => {
                     ensure!(inputs_in_memory, "processing task {k} lacks inputs");
                     let wr = self.workers.get(*w);
                     ensure!(wr.is_some(), "task {k} processing on dead worker {w}");
                     ensure!(
-                        wr.is_some_and(|wr| wr.processing.get(r.pos as usize) == Some(&t)),
-                        "task {k} not at its position on worker {w}"
+                        wr.is_some_and(|wr| wr.processing.iter().filter(|&&x| x == t).count() == 1),
+                        "task {k} not listed exactly once on worker {w}"
                     );
                 }
                 State::Memory => {
                     for &h in r.holders.as_slice() {
                         ensure!(
-                            self.workers.get(h).is_some_and(|wr| wr.has_what.contains(&t)),
+                            self.workers
+                                .get(h)
+                                .is_some_and(|wr| wr.has_what.contains(&t)),
                             "task {k} held by {h}, which does not list it"
                         );
                     }
@@ -207,8 +258,17 @@ impl SchedulerState {
         let recs = &self.tasks.recs;
         for (&p, &t) in &self.root_queue {
             let r = &recs[t as usize];
-            ensure!(r.state == State::Queued, "root queue holds {} in {:?}", r.key, r.state);
-            ensure!(r.priority == p && r.reserved_by.is_none(), "root queue entry for {} stale", r.key);
+            ensure!(
+                r.state == State::Queued,
+                "root queue holds {} in {:?}",
+                r.key,
+                r.state
+            );
+            ensure!(
+                r.priority == p && r.reserved_by.is_none(),
+                "root queue entry for {} stale",
+                r.key
+            );
         }
         let mut reserved = 0;
         for &w in self.workers.live.items() {
@@ -217,11 +277,20 @@ impl SchedulerState {
             };
             for &t in &wr.reserved {
                 let r = &recs[t as usize];
-                ensure!(r.reserved_by == Some(w), "worker {w}'s run holds {} reserved by {:?}", r.key, r.reserved_by);
+                ensure!(
+                    r.reserved_by == Some(w),
+                    "worker {w}'s run holds {} reserved by {:?}",
+                    r.key,
+                    r.reserved_by
+                );
                 reserved += 1;
             }
         }
-        ensure!(reserved == self.reserved_total, "reserved_total {} != {reserved}", self.reserved_total);
+        ensure!(
+            reserved == self.reserved_total,
+            "reserved_total {} != {reserved}",
+            self.reserved_total
+        );
         ensure!(
             (self.root_queue.len() + reserved) as u64 == self.tasks.counts[State::Queued.idx()],
             "queued tasks not all in a queue"
@@ -252,7 +321,10 @@ impl SchedulerState {
             let w = w as u32;
             let Some(wr) = slot else {
                 ensure!(
-                    !ws.live.contains(w) && !ws.idle.contains(w) && !ws.saturated.contains(w) && !ws.free_slots.contains(w),
+                    !ws.live.contains(w)
+                        && !ws.idle.contains(w)
+                        && !ws.saturated.contains(w)
+                        && !ws.free_slots.contains(w),
                     "dead worker {w} still in a load set"
                 );
                 continue;
@@ -260,11 +332,23 @@ impl SchedulerState {
             live += 1;
             threads += u64::from(wr.threads);
             processing += wr.processing.len() as u64;
-            ensure!(ws.by_addr.get(&wr.reg.data_address) == Some(&w), "worker {w} not indexed by address");
-            for (pos, &t) in wr.processing.iter().enumerate() {
+            ensure!(
+                ws.by_addr.get(&wr.reg.data_address) == Some(&w),
+                "worker {w} not indexed by address"
+            );
+            ensure!(
+                wr.processing.len() == wr.processing_hash.len(),
+                "worker {w}: processing hashes out of step"
+            );
+            for (&t, &h) in wr.processing.iter().zip(&wr.processing_hash) {
                 let r = &recs[t as usize];
                 ensure!(
-                    r.state == State::Processing(w) && r.pos as usize == pos,
+                    h == self.tasks.index.hash(&r.key),
+                    "worker {w}: wrong hash for {}",
+                    r.key
+                );
+                ensure!(
+                    r.state == State::Processing(w),
                     "worker {w} lists {} as processing but it is {:?}",
                     r.key,
                     r.state
@@ -282,17 +366,34 @@ impl SchedulerState {
             let n = wr.processing.len();
             let th = wr.threads as usize;
             ensure!(ws.live.contains(w), "worker {w} not in live set");
-            ensure!(ws.idle.contains(w) == (n < th), "worker {w} idle class wrong");
-            ensure!(ws.saturated.contains(w) == (n > th), "worker {w} saturated class wrong");
+            ensure!(
+                ws.idle.contains(w) == (n < th),
+                "worker {w} idle class wrong"
+            );
+            ensure!(
+                ws.saturated.contains(w) == (n > th),
+                "worker {w} saturated class wrong"
+            );
             ensure!(
                 ws.free_slots.contains(w) == (n < th + self.config.root_slack),
                 "worker {w} free-slot class wrong"
             );
             let out = self.steals.values().filter(|s| s.victim == w).count() as u32;
             let inc = self.steals.values().filter(|s| s.thief == w).count() as u32;
-            ensure!(wr.outgoing_steals == out, "worker {w}: outgoing steals {} != {out}", wr.outgoing_steals);
-            ensure!(wr.incoming_steals == inc, "worker {w}: incoming steals {} != {inc}", wr.incoming_steals);
-            ensure!(wr.release_buf.is_empty(), "worker {w} has unflushed releases");
+            ensure!(
+                wr.outgoing_steals == out,
+                "worker {w}: outgoing steals {} != {out}",
+                wr.outgoing_steals
+            );
+            ensure!(
+                wr.incoming_steals == inc,
+                "worker {w}: incoming steals {} != {inc}",
+                wr.incoming_steals
+            );
+            ensure!(
+                wr.release_buf.is_empty(),
+                "worker {w} has unflushed releases"
+            );
         }
         ensure!(ws.live.len() == live, "live set size mismatch");
         ensure!(ws.by_addr.len() == live, "address index size mismatch");
@@ -313,19 +414,34 @@ impl SchedulerState {
                 let r = &recs[t as usize];
                 ensure!(n > 0, "client {c} holds a zero reference");
                 ensure!(r.state != State::Free, "client {c} wants a forgotten task");
-                ensure!(r.who_wants.contains(&c), "task {} does not list client {c}", r.key);
+                ensure!(
+                    r.who_wants.contains(&c),
+                    "task {} does not list client {c}",
+                    r.key
+                );
                 refs += 1;
             }
         }
         let mut listed = 0usize;
         for r in recs.iter().filter(|r| r.state != State::Free) {
             for (i, c) in r.who_wants.iter().enumerate() {
-                ensure!(!r.who_wants[..i].contains(c), "task {} lists client {c} twice", r.key);
-                ensure!(self.clients.contains_key(c), "task {} wanted by unknown client {c}", r.key);
+                ensure!(
+                    !r.who_wants[..i].contains(c),
+                    "task {} lists client {c} twice",
+                    r.key
+                );
+                ensure!(
+                    self.clients.contains_key(c),
+                    "task {} wanted by unknown client {c}",
+                    r.key
+                );
                 listed += 1;
             }
         }
-        ensure!(refs == listed, "client references {refs} != task listings {listed}");
+        ensure!(
+            refs == listed,
+            "client references {refs} != task listings {listed}"
+        );
         Ok(())
     }
 }

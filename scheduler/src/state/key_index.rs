@@ -98,13 +98,45 @@ impl<K: std::hash::Hash + Eq + Clone + std::borrow::Borrow<TaskKey>> HashIndex<K
         self.colliding.get(key).copied()
     }
 
-    /// Insert a key known to be absent.
-    pub fn insert_hashed(&mut self, h: u64, key: K, id: u32) {
-        if let Some(&other) = self.primary.get(&h) {
-            debug_assert_ne!(other, id);
-            self.colliding.insert(key, id);
-        } else {
-            self.primary.insert(h, id);
+    /// Insert `key` unless it is present; `Err(id)` names the id already stored for it.
+    /// Needs no key comparison unless the hash is already taken, so loops of these overlap
+    /// their cache misses well.
+    pub fn try_insert_hashed<'k>(
+        &mut self,
+        h: u64,
+        key: K,
+        id: u32,
+        key_of: impl Fn(u32) -> &'k TaskKey,
+    ) -> Result<(), u32> {
+        match self.primary.entry(h) {
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert(id);
+                Ok(())
+            }
+            std::collections::hash_map::Entry::Occupied(e) => {
+                let other = *e.get();
+                if key_of(other) == key.borrow() {
+                    return Err(other);
+                }
+                if let Some(&other) = self.colliding.get(key.borrow()) {
+                    return Err(other);
+                }
+                self.colliding.insert(key, id);
+                Ok(())
+            }
+        }
+    }
+
+    /// Insert a key known to be absent; `key` is only called on a hash collision.
+    pub fn insert_hashed(&mut self, h: u64, key: impl FnOnce() -> K, id: u32) {
+        match self.primary.entry(h) {
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert(id);
+            }
+            std::collections::hash_map::Entry::Occupied(e) => {
+                debug_assert_ne!(*e.get(), id);
+                self.colliding.insert(key(), id);
+            }
         }
     }
 

@@ -26,6 +26,7 @@ mod intake;
 mod invariants;
 mod key_index;
 mod placement;
+mod small;
 mod task;
 mod transitions;
 mod worker;

@@ -133,8 +133,8 @@ impl SchedulerState {
             return;
         };
         let threads = u64::from(rec.threads);
-        let free = (threads + self.config.root_slack as u64)
-            .saturating_sub(rec.processing.len() as u64);
+        let free =
+            (threads + self.config.root_slack as u64).saturating_sub(rec.processing.len() as u64);
         let queued = self.root_queue.len() as u64;
         let share = queued * threads / (2 * self.workers.total_threads.max(1));
         let len = share.clamp(1, MAX_RUN).max(free).min(queued);
@@ -207,15 +207,14 @@ impl SchedulerState {
         }
         self.workers.rr = self.workers.rr.wrapping_add(1);
         let (idle_n, sat_n) = (self.workers.idle.len(), self.workers.saturated.len());
-        let mut ti = self.workers.rr % idle_n;
+        let first = self.workers.rr % idle_n;
         let mut vi = self.workers.rr % sat_n;
         let mut budget = STEAL_BUDGET;
-        for _ in 0..idle_n.min(2 * STEAL_BUDGET) {
+        for k in 0..idle_n.min(2 * STEAL_BUDGET) {
             if budget == 0 {
                 break;
             }
-            let thief = self.workers.idle.items()[ti % idle_n];
-            ti += 1;
+            let thief = self.workers.idle.items()[(first + k) % idle_n];
             let Some(tr) = self.workers.get(thief) else {
                 continue;
             };

@@ -2,6 +2,7 @@
 //! Tasks are addressed by dense `u32` ids; a generation number makes stale references detectable.
 
 use super::key_index::HashIndex;
+use super::small::SmallList;
 use std::sync::Arc;
 use tessera_core::error::TaskError;
 use tessera_core::key::TaskKey;
@@ -78,7 +79,7 @@ impl State {
 }
 
 /// A reference from an input to one of its dependents, valid while `generation` matches.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct DepRef {
     /// The dependent's slot.
     pub id: TaskId,
@@ -107,12 +108,6 @@ impl Holders {
             Holders::One(w) => std::slice::from_ref(w),
             Holders::Many(v) => v,
         }
-    }
-
-    /// Number of holders.
-    #[inline]
-    pub fn len(&self) -> usize {
-        self.as_slice().len()
     }
 
     /// Whether nobody holds the result.
@@ -180,9 +175,9 @@ pub struct TaskRecord {
     /// The encoded op; `None` for data scattered by a client (no lineage: cannot be recomputed).
     pub op: Option<Box<[u8]>>,
     /// Input task ids, in the op's order (duplicates allowed).
-    pub inputs: Box<[TaskId]>,
+    pub inputs: SmallList<TaskId, 4>,
     /// Dependents, one entry per occurrence in their inputs; entries whose generation is stale are dead.
-    pub dependents: Vec<DepRef>,
+    pub dependents: SmallList<DepRef, 2>,
     /// Workers holding the result (non-empty exactly in `Memory`).
     pub holders: Holders,
     /// Clients holding at least one reference to this key.
@@ -201,7 +196,8 @@ pub struct TaskRecord {
     pub needers: u32,
     /// Dependents whose records still exist (with multiplicity).
     pub live_dependents: u32,
-    /// Position in the worker's processing list (`Processing`) or in the no-worker list (`NoWorker`).
+    /// In `NoWorker`: position in the no-worker list. In `Processing`: a hint of the position
+    /// in the worker's processing list (exact unless another task's removal moved it).
     pub pos: u32,
     /// In `Queued`: the worker whose reserved run holds it, if any.
     pub reserved_by: Option<WIdx>,
@@ -212,12 +208,18 @@ pub struct TaskRecord {
 }
 
 impl TaskRecord {
-    fn new(key: TaskKey, op: Option<Box<[u8]>>, nbytes: u64, priority: u64, generation: u32) -> Self {
+    fn new(
+        key: TaskKey,
+        op: Option<Box<[u8]>>,
+        nbytes: u64,
+        priority: u64,
+        generation: u32,
+    ) -> Self {
         TaskRecord {
             key,
             op,
-            inputs: Box::default(),
-            dependents: Vec::new(),
+            inputs: SmallList::default(),
+            dependents: SmallList::default(),
             holders: Holders::Empty,
             who_wants: Vec::new(),
             state: State::Released,
@@ -295,23 +297,43 @@ impl TaskTable {
         nbytes: u64,
         priority: u64,
     ) -> TaskId {
+        let id = self.insert_unindexed(key, op, nbytes, priority);
+        self.index_hashed(h, id);
+        id
+    }
+
+    /// Create a record without indexing its key; [`Self::index_hashed`] must follow before
+    /// the table is used by key. Lets bulk inserts index in a tight loop.
+    pub fn insert_unindexed(
+        &mut self,
+        key: TaskKey,
+        op: Option<Box<[u8]>>,
+        nbytes: u64,
+        priority: u64,
+    ) -> TaskId {
         let id = match self.free.pop() {
             Some(id) => {
                 let generation = self.recs[id as usize].generation;
-                self.recs[id as usize] = TaskRecord::new(key.clone(), op, nbytes, priority, generation);
+                self.recs[id as usize] = TaskRecord::new(key, op, nbytes, priority, generation);
                 self.counts[State::Free.idx()] -= 1;
                 id
             }
             None => {
                 let id = u32::try_from(self.recs.len()).expect("fewer than 2^32 live tasks");
                 self.recs
-                    .push(TaskRecord::new(key.clone(), op, nbytes, priority, 0));
+                    .push(TaskRecord::new(key, op, nbytes, priority, 0));
                 id
             }
         };
         self.counts[State::Released.idx()] += 1;
-        self.index.insert_hashed(h, key, id);
         id
+    }
+
+    /// Index record `id` under key hash `h` (its key must be absent from the index).
+    pub fn index_hashed(&mut self, h: u64, id: TaskId) {
+        let recs = &self.recs;
+        self.index
+            .insert_hashed(h, || recs[id as usize].key.clone(), id);
     }
 
     /// Free a slot: drop its key from the index and invalidate references to it.
@@ -324,8 +346,8 @@ impl TaskTable {
         rec.state = State::Free;
         rec.generation = rec.generation.wrapping_add(1);
         rec.op = None;
-        rec.inputs = Box::default();
-        rec.dependents = Vec::new();
+        rec.inputs = SmallList::default();
+        rec.dependents = SmallList::default();
         rec.holders = Holders::Empty;
         rec.who_wants = Vec::new();
         self.free.push(id);

@@ -5,9 +5,7 @@ use super::task::{Holders, State, TaskId, WIdx};
 use super::{BYTES_PER_US, SchedulerState};
 use std::sync::Arc;
 use tessera_core::error::TaskError;
-use tessera_core::wire::{
-    ClientEvent, ComputeTask, InputLocation, WorkerCommand, WorkerId,
-};
+use tessera_core::wire::{ClientEvent, ComputeTask, InputLocation, WorkerCommand, WorkerId};
 
 impl SchedulerState {
     /// Change a task's state, keeping the state counters and its inputs' `needers` in step.
@@ -57,13 +55,18 @@ impl SchedulerState {
     }
 
     fn remove_from_processing(&mut self, t: TaskId, w: WIdx) {
-        let pos = std::mem::replace(&mut self.tasks.recs[t as usize].pos, u32::MAX) as usize;
+        let hint = std::mem::replace(&mut self.tasks.recs[t as usize].pos, u32::MAX) as usize;
         if let Some(rec) = self.workers.get_mut(w) {
-            if rec.processing.get(pos) == Some(&t) {
+            // The hint is exact unless an earlier removal moved `t`; the moved task's hint is
+            // deliberately not rewritten (that would touch a cold record on every removal).
+            let pos = if rec.processing.get(hint) == Some(&t) {
+                Some(hint)
+            } else {
+                rec.processing.iter().position(|&x| x == t)
+            };
+            if let Some(pos) = pos {
                 rec.processing.swap_remove(pos);
-                if let Some(&moved) = rec.processing.get(pos) {
-                    self.tasks.recs[moved as usize].pos = pos as u32;
-                }
+                rec.processing_hash.swap_remove(pos);
             }
             self.workers.refresh(w, self.config.root_slack);
         }
@@ -128,6 +131,8 @@ impl SchedulerState {
         };
         self.tasks.recs[t as usize].pos = wr.processing.len() as u32;
         wr.processing.push(t);
+        wr.processing_hash
+            .push(self.tasks.index.hash(&self.tasks.recs[t as usize].key));
         self.workers.refresh(w, self.config.root_slack);
         self.set_state(t, State::Processing(w));
         let cmd = self.compute_command(t);
@@ -338,7 +343,10 @@ impl SchedulerState {
     fn err_lost_data(&mut self, t: TaskId) {
         let (worker, why) = match &self.loss_context {
             Some((addr, why)) => (addr.clone(), why.clone()),
-            None => ("scheduler".to_string(), "its worker was lost earlier".to_string()),
+            None => (
+                "scheduler".to_string(),
+                "its worker was lost earlier".to_string(),
+            ),
         };
         let e = TaskError {
             key: self.tasks.recs[t as usize].key.to_string(),

@@ -88,8 +88,11 @@ pub struct WorkerRecord {
     pub metrics: WorkerMetrics,
     /// Time of its last message, in the caller's milliseconds.
     pub last_seen: u64,
-    /// Tasks assigned to it and not finished (each task's `pos` is its index here).
+    /// Tasks assigned to it and not finished (each task's `pos` hints at its index here).
     pub processing: Vec<TaskId>,
+    /// Key hash of each task in `processing`, same order: finds a finished task without
+    /// probing the key index.
+    pub processing_hash: Vec<u64>,
     /// Tasks whose result it holds.
     pub has_what: FxSet<TaskId>,
     /// Root tasks reserved for it, in the order it should run them (co-assignment run).
@@ -111,6 +114,7 @@ impl WorkerRecord {
             metrics: WorkerMetrics::default(),
             last_seen: now_ms,
             processing: Vec::new(),
+            processing_hash: Vec::new(),
             has_what: FxSet::default(),
             reserved: VecDeque::new(),
             outgoing_steals: 0,

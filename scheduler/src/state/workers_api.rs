@@ -62,6 +62,7 @@ impl SchedulerState {
         }
         // Its processing tasks: count the failure; err those over the limit.
         let processing = std::mem::take(&mut rec.processing);
+        rec.processing_hash.clear();
         for &t in &processing {
             self.tasks.recs[t as usize].pos = u32::MAX;
             self.clear_steal(t);
@@ -173,8 +174,23 @@ impl SchedulerState {
         self.finish_call()
     }
 
+    /// The task a worker reports on: usually one it is processing, found by key hash in its
+    /// (short, hot) processing list; otherwise through the key index.
+    fn lookup_from(&self, w: WIdx, key: &TaskKey) -> Option<TaskId> {
+        let h = self.tasks.index.hash(key);
+        if let Some(wr) = self.workers.get(w) {
+            for (i, &ph) in wr.processing_hash.iter().enumerate() {
+                let t = wr.processing[i];
+                if ph == h && self.tasks.recs[t as usize].key == *key {
+                    return Some(t);
+                }
+            }
+        }
+        self.tasks.get_hashed(h, key)
+    }
+
     fn on_finished(&mut self, w: WIdx, key: &TaskKey, nbytes: u64, duration_us: u64) {
-        let Some(t) = self.tasks.get(key) else {
+        let Some(t) = self.lookup_from(w, key) else {
             tracing::warn!(%key, worker = w, "result for an unknown key; releasing it");
             if let Some(wr) = self.workers.get_mut(w) {
                 if wr.release_buf.is_empty() {
@@ -277,7 +293,11 @@ impl SchedulerState {
         let Some(t) = self.tasks.get(key) else {
             return;
         };
-        let thief = self.steals.get(&t).filter(|s| s.victim == w).map(|s| s.thief);
+        let thief = self
+            .steals
+            .get(&t)
+            .filter(|s| s.victim == w)
+            .map(|s| s.thief);
         if thief.is_some() {
             self.clear_steal(t);
         }

@@ -7,7 +7,7 @@ use tessera_core::graph::{Task, TaskGraph};
 use tessera_core::key::TaskKey;
 use tessera_core::wire::{
     ClientEvent, ClientId, ComputeTask, ScatteredKey, Submission, WorkerCommand, WorkerEvent,
-    WorkerId, WorkerMetrics, WorkerRegistration,
+    WorkerId, WorkerRegistration,
 };
 
 /// A key from a string.
@@ -44,8 +44,14 @@ pub struct H {
 }
 
 impl H {
+    /// The documented policy (allowed_failures 3, root_slack 2, stealing on), pinned so that
+    /// tests do not follow changes to `SchedulerConfig::default()`.
     pub fn new() -> Self {
-        Self::with(SchedulerConfig::default())
+        Self::with(SchedulerConfig {
+            allowed_failures: 3,
+            root_slack: 2,
+            work_stealing: true,
+        })
     }
 
     pub fn with(config: SchedulerConfig) -> Self {
@@ -149,11 +155,6 @@ impl H {
             missing_inputs: inputs.iter().map(|s| k(s)).collect(),
         };
         self.events(w, vec![ev])
-    }
-
-    #[track_caller]
-    pub fn heartbeat(&mut self, w: WorkerId) -> Outputs {
-        self.events(w, vec![WorkerEvent::Heartbeat(WorkerMetrics::default())])
     }
 
     #[track_caller]

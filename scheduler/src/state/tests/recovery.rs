@@ -20,7 +20,11 @@ fn failure_errs_dependents_with_the_origin_and_resubmission_retries() {
         assert_eq!(e.message, "kernel panicked: boom");
     }
     assert_eq!(h.state("c"), Some("erred"));
-    assert_eq!(h.state("a"), Some("erred"), "kept while erred dependents are wanted");
+    assert_eq!(
+        h.state("a"),
+        Some("erred"),
+        "kept while erred dependents are wanted"
+    );
     // Wanting an erred key without resubmitting its graph reports the error at once.
     let c2 = h.client();
     let out = h.submit(c2, vec![], &["c"]);
@@ -29,8 +33,14 @@ fn failure_errs_dependents_with_the_origin_and_resubmission_retries() {
     let out = h.submit(c, g(), &["c"]);
     assert_eq!(computes(&out), vec![(w, "a".to_string())]);
     let all = run_to_completion(&mut h, out);
-    assert!(all.iter().any(|o| in_memory(o, c).contains(&"c".to_string())));
-    assert!(all.iter().any(|o| in_memory(o, c2).contains(&"c".to_string())));
+    assert!(
+        all.iter()
+            .any(|o| in_memory(o, c).contains(&"c".to_string()))
+    );
+    assert!(
+        all.iter()
+            .any(|o| in_memory(o, c2).contains(&"c".to_string()))
+    );
     h.drop_client(c);
     h.drop_client(c2);
     assert_eq!(h.s.task_count(), 0);
@@ -60,7 +70,7 @@ fn dead_worker_tasks_are_replaced() {
 fn task_on_too_many_dead_workers_errs() {
     let mut h = H::with(SchedulerConfig {
         allowed_failures: 2,
-        ..SchedulerConfig::default()
+        ..H::new().s.config().clone()
     });
     let c = h.client();
     let (a, _) = h.worker("a:1", 1);
@@ -73,7 +83,11 @@ fn task_on_too_many_dead_workers_errs() {
     assert_eq!(errs.len(), 1);
     assert_eq!(errs[0].0, "y");
     assert_eq!(errs[0].1.key, "x");
-    assert!(errs[0].1.message.contains("2 workers that died"), "{}", errs[0].1.message);
+    assert!(
+        errs[0].1.message.contains("2 workers that died"),
+        "{}",
+        errs[0].1.message
+    );
     assert_eq!(errs[0].1.worker, "b:1");
 }
 
@@ -82,7 +96,11 @@ fn lost_results_are_recomputed_from_lineage() {
     let mut h = H::new();
     let (a, _) = h.worker("a:1", 1);
     let c = h.client();
-    h.submit(c, vec![task("x", &[]), task("y", &["x"]), task("z", &["y"])], &["z"]);
+    h.submit(
+        c,
+        vec![task("x", &[]), task("y", &["x"]), task("z", &["y"])],
+        &["z"],
+    );
     h.finish(a, "x", 1);
     h.finish(a, "y", 1);
     let out = h.finish(a, "z", 1);

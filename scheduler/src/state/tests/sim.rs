@@ -216,7 +216,11 @@ fn sub_graph(tasks: &[Task], root: &TaskKey) -> Vec<Task> {
             stack.extend(by_key[k].inputs.iter());
         }
     }
-    tasks.iter().filter(|t| keep.contains(&t.key)).cloned().collect()
+    tasks
+        .iter()
+        .filter(|t| keep.contains(&t.key))
+        .cloned()
+        .collect()
 }
 
 fn run_sim(seed: u64) {
@@ -295,7 +299,9 @@ fn run_sim(seed: u64) {
             90..93 if nw > 0 => {
                 let i = sim.rng.random_range(0..nw);
                 let id = sim.workers[i].id;
-                let out = sim.h.events(id, vec![WorkerEvent::Heartbeat(WorkerMetrics::default())]);
+                let out = sim
+                    .h
+                    .events(id, vec![WorkerEvent::Heartbeat(WorkerMetrics::default())]);
                 sim.route(out);
             }
             _ => {}
@@ -345,7 +351,12 @@ fn run_sim(seed: u64) {
     sim.drain();
     assert_eq!(sim.h.s.task_count(), 0, "seed {seed}: tasks left behind");
     for w in &sim.workers {
-        assert!(w.store.is_empty(), "seed {seed}: {} still stores {:?}", w.addr, w.store);
+        assert!(
+            w.store.is_empty(),
+            "seed {seed}: {} still stores {:?}",
+            w.addr,
+            w.store
+        );
     }
 }
 

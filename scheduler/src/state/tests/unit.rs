@@ -3,6 +3,7 @@
 
 use super::harness::*;
 use crate::state::SchedulerConfig;
+use tessera_core::key::TaskKey;
 use tessera_core::wire::{ClientEvent, WorkerCommand, WorkerEvent};
 
 #[test]
@@ -11,14 +12,20 @@ fn single_root_task_runs_and_is_reported() {
     let (w, _) = h.worker("a:1", 2);
     let c = h.client();
     let out = h.submit(c, vec![task("x", &[])], &["x"]);
-    assert!(matches!(out.to_clients[0].1, ClientEvent::Submitted { error: None, .. }));
+    assert!(matches!(
+        out.to_clients[0].1,
+        ClientEvent::Submitted { error: None, .. }
+    ));
     assert_eq!(computes(&out), vec![(w, "x".to_string())]);
     let cmd = &compute_tasks(&out)[0].1;
     assert_eq!(cmd.op, vec![7, 7]);
     assert!(cmd.inputs.is_empty());
     let out = h.finish(w, "x", 10);
     assert_eq!(in_memory(&out, c), vec!["x"]);
-    assert_eq!(h.s.who_has(&[k("x"), k("nope")]), vec![vec!["a:1".to_string()], vec![]]);
+    assert_eq!(
+        h.s.who_has(&[k("x"), k("nope")]),
+        vec![vec!["a:1".to_string()], vec![]]
+    );
     let info = h.s.cluster_info();
     assert_eq!(info.tasks_completed, 1);
     assert_eq!(info.workers.len(), 1);
@@ -63,7 +70,12 @@ fn invalid_submissions_are_refused_without_changes() {
     let err = submitted(&out, c).unwrap().unwrap();
     assert!(err.contains("zz"), "{err}");
     let out = h.submit(c, vec![], &["q"]);
-    assert!(submitted(&out, c).unwrap().unwrap().contains("wanted key q"));
+    assert!(
+        submitted(&out, c)
+            .unwrap()
+            .unwrap()
+            .contains("wanted key q")
+    );
     let out = h.submit(c, vec![task("a", &["b"]), task("b", &["a"])], &["a"]);
     assert!(submitted(&out, c).unwrap().unwrap().contains("cycle"));
     let out = h.submit(c, vec![task("a", &[]), task("a", &[])], &["a"]);
@@ -71,7 +83,12 @@ fn invalid_submissions_are_refused_without_changes() {
     let out = h.scatter(c, "x", "nowhere:9", 5);
     assert!(submitted(&out, c).unwrap().unwrap().contains("nowhere:9"));
     let out = h.submit(999, vec![task("a", &[])], &["a"]);
-    assert!(submitted(&out, 999).unwrap().unwrap().contains("unknown client"));
+    assert!(
+        submitted(&out, 999)
+            .unwrap()
+            .unwrap()
+            .contains("unknown client")
+    );
     assert_eq!(h.s.task_count(), 0);
     assert!(computes(&out).is_empty());
 }
@@ -118,7 +135,10 @@ fn released_results_produce_release_commands() {
     let out = h.release(c, &["x", "y"]);
     let mut rel = releases(&out);
     rel.sort();
-    let mut expect = vec![(placed[0].0, "x".to_string()), (placed[1].0, "y".to_string())];
+    let mut expect = vec![
+        (placed[0].0, "x".to_string()),
+        (placed[1].0, "y".to_string()),
+    ];
     expect.sort();
     assert_eq!(rel, expect);
     assert!(h.s.who_has(&[k("x")])[0].is_empty());
@@ -249,8 +269,12 @@ fn neighbouring_root_tasks_are_co_assigned() {
     assert_eq!(on(w1), vec!["r08", "r09", "r10", "r11"]);
     // Run everything (FIFO per worker) and count pairs whose roots ran on one worker.
     let mut root_worker = std::collections::HashMap::new();
-    let mut queues = vec![std::collections::VecDeque::new(), std::collections::VecDeque::new()];
-    let mut route = |out: &crate::state::Outputs, queues: &mut Vec<std::collections::VecDeque<String>>| {
+    let mut queues = vec![
+        std::collections::VecDeque::new(),
+        std::collections::VecDeque::new(),
+    ];
+    let mut route = |out: &crate::state::Outputs,
+                     queues: &mut Vec<std::collections::VecDeque<String>>| {
         for (w, key) in computes(out) {
             if key.starts_with('r') {
                 root_worker.insert(key.clone(), w);
@@ -269,7 +293,9 @@ fn neighbouring_root_tasks_are_co_assigned() {
         }
     }
     let together = (0..n / 2)
-        .filter(|i| root_worker[&format!("r{:02}", 2 * i)] == root_worker[&format!("r{:02}", 2 * i + 1)])
+        .filter(|i| {
+            root_worker[&format!("r{:02}", 2 * i)] == root_worker[&format!("r{:02}", 2 * i + 1)]
+        })
         .count();
     // Round-robin handing-out would co-locate about half of the pairs.
     assert!(together >= 12, "only {together} of 16 pairs co-located");
@@ -293,12 +319,24 @@ fn idle_worker_steals_queued_tasks() {
     assert_eq!(st.len(), 1, "one per thief thread");
     assert_eq!(st[0].0, a);
     // Refused: the task is running; nothing moves.
-    let out = h.events(a, vec![WorkerEvent::StealAnswer { key: k(&st[0].1), stolen: false }]);
+    let out = h.events(
+        a,
+        vec![WorkerEvent::StealAnswer {
+            key: k(&st[0].1),
+            stolen: false,
+        }],
+    );
     assert!(computes(&out).is_empty());
     // The refusal leaves b idle, so another request goes out.
     let st = steals(&out);
     assert_eq!(st.len(), 1);
-    let out = h.events(a, vec![WorkerEvent::StealAnswer { key: k(&st[0].1), stolen: true }]);
+    let out = h.events(
+        a,
+        vec![WorkerEvent::StealAnswer {
+            key: k(&st[0].1),
+            stolen: true,
+        }],
+    );
     assert_eq!(computes(&out), vec![(b, st[0].1.clone())]);
     assert_eq!(h.state(&st[0].1), Some("processing"));
     assert_eq!(h.processing(b), 1);
@@ -316,7 +354,7 @@ fn idle_worker_steals_queued_tasks() {
 fn stealing_can_be_disabled() {
     let mut h = H::with(SchedulerConfig {
         work_stealing: false,
-        ..SchedulerConfig::default()
+        ..H::new().s.config().clone()
     });
     h.worker("a:1", 1);
     let c = h.client();
@@ -339,7 +377,13 @@ fn steal_answer_after_completion_is_ignored() {
     let st = steals(&out);
     assert_eq!(st.len(), 1);
     h.finish(a, &st[0].1, 8);
-    let out = h.events(a, vec![WorkerEvent::StealAnswer { key: k(&st[0].1), stolen: true }]);
+    let out = h.events(
+        a,
+        vec![WorkerEvent::StealAnswer {
+            key: k(&st[0].1),
+            stolen: true,
+        }],
+    );
     assert!(!computes(&out).iter().any(|(_, key)| *key == st[0].1));
     assert!(h.s.is_in_memory(&k(&st[0].1)));
 }
@@ -348,10 +392,22 @@ fn steal_answer_after_completion_is_ignored() {
 fn stray_and_malformed_events_are_ignored() {
     let mut h = H::new();
     let (w, _) = h.worker("a:1", 1);
-    assert!(h.events(77, vec![WorkerEvent::StealAnswer { key: k("q"), stolen: true }]).is_empty());
+    assert!(
+        h.events(
+            77,
+            vec![WorkerEvent::StealAnswer {
+                key: k("q"),
+                stolen: true
+            }]
+        )
+        .is_empty()
+    );
     assert!(h.kill(77).is_empty());
     let out = h.finish(w, "ghost", 1);
-    assert_eq!(out.to_workers, vec![(w, WorkerCommand::Release(vec![k("ghost")]))]);
+    assert_eq!(
+        out.to_workers,
+        vec![(w, WorkerCommand::Release(vec![k("ghost")]))]
+    );
     assert!(h.fail(w, "ghost", "boom").is_empty());
     assert!(h.missing(w, "ghost", &["x"]).is_empty());
     let c = h.client();
@@ -384,4 +440,40 @@ fn heartbeats_update_metrics_and_expiry_removes_silent_workers() {
     assert_eq!(info.workers[0].metrics.stored_bytes, 42);
     assert_eq!(info.workers_lost, 1);
     assert_eq!(h.s.data_address(a), None);
+}
+
+#[test]
+fn key_index_survives_hash_collisions() {
+    use crate::state::key_index::HashIndex;
+    let keys = [k("a"), k("b"), k("c")];
+    let key_of = |i: u32| &keys[i as usize];
+    let mut ix: HashIndex<TaskKey> = HashIndex::default();
+    // Force all three keys under one hash: one primary entry, two colliding.
+    for i in 0..3 {
+        assert_eq!(
+            ix.try_insert_hashed(7, keys[i as usize].clone(), i, key_of),
+            Ok(())
+        );
+    }
+    assert_eq!(
+        ix.try_insert_hashed(7, k("b"), 9, key_of),
+        Err(1),
+        "duplicate detected"
+    );
+    assert_eq!(ix.len(), 3);
+    for i in 0..3 {
+        assert_eq!(ix.get_hashed(7, &keys[i as usize], key_of), Some(i));
+    }
+    assert_eq!(ix.get_hashed(7, &k("zz"), key_of), None);
+    // Removing the primary entry promotes a colliding one (removal rehashes the real key,
+    // so use real hashes for this part).
+    let mut ix: HashIndex<TaskKey> = HashIndex::default();
+    for i in 0..3 {
+        let h = ix.hash(&keys[i as usize]);
+        ix.insert_hashed(h, || keys[i as usize].clone(), i);
+    }
+    ix.remove(&keys[0], 0);
+    assert_eq!(ix.len(), 2);
+    assert_eq!(ix.get_hashed(ix.hash(&keys[1]), &keys[1], key_of), Some(1));
+    assert_eq!(ix.get_hashed(ix.hash(&keys[0]), &keys[0], key_of), None);
 }
