@@ -9,10 +9,17 @@ use tessera_benches::{dask_python, report, run_python_peer, time_runs};
 
 fn main() -> tessera::Result<()> {
     tessera::entry_hook();
-    let n: usize = std::env::var("ARRAY_EXAMPLE_N").ok().and_then(|v| v.parse().ok()).unwrap_or(20_000);
+    let n: usize = std::env::var("ARRAY_EXAMPLE_N")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20_000);
     let chunk = (n / 10).max(1);
     println!("array example: N = {n}, chunks {chunk}, 2 workers x 1 thread");
-    let cluster = LocalCluster::builder().workers(2).threads_per_worker(1).current_exe().build()?;
+    let cluster = LocalCluster::builder()
+        .workers(2)
+        .threads_per_worker(1)
+        .current_exe()
+        .build()?;
     let client = cluster.client()?;
     let mut seed = 42;
     let (tessera_time, checksum) = time_runs(3, || {
@@ -35,8 +42,24 @@ fn main() -> tessera::Result<()> {
         v.sum()
     });
     println!("  ndarray checksum {nd_checksum:.6}");
-    report("array example vs single-threaded ndarray", tessera_time, "ndarray", Some(ndarray_time));
-    let dask = dask_python().and_then(|py| run_python_peer(&py, "array_example_dask.py", &[n.to_string(), chunk.to_string()]));
-    report("array example vs dask (2 workers x 1 thread)", tessera_time, "dask", dask);
+    report(
+        "array example vs single-threaded ndarray",
+        tessera_time,
+        "ndarray",
+        Some(ndarray_time),
+    );
+    let dask = dask_python().and_then(|py| {
+        run_python_peer(
+            &py,
+            "array_example_dask.py",
+            &[n.to_string(), chunk.to_string()],
+        )
+    });
+    report(
+        "array example vs dask (2 workers x 1 thread)",
+        tessera_time,
+        "dask",
+        dask,
+    );
     Ok(())
 }

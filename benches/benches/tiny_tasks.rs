@@ -7,8 +7,15 @@ use tessera_benches::{dask_python, report, run_python_peer};
 
 fn main() -> tessera::Result<()> {
     tessera::entry_hook();
-    let n: usize = std::env::var("TINY_TASKS_N").ok().and_then(|v| v.parse().ok()).unwrap_or(50_000);
-    let cluster = LocalCluster::builder().workers(2).threads_per_worker(1).current_exe().build()?;
+    let n: usize = std::env::var("TINY_TASKS_N")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(50_000);
+    let cluster = LocalCluster::builder()
+        .workers(2)
+        .threads_per_worker(1)
+        .current_exe()
+        .build()?;
     let client = cluster.client()?;
     let mut times = Vec::new();
     let mut tasks = 0;
@@ -35,8 +42,14 @@ fn main() -> tessera::Result<()> {
         // Dask runs a smaller graph (it is slow at this); compare rates.
         let dask_tasks = (dask_n as f64) * (tasks as f64 / n as f64);
         let dask_rate = dask_tasks / d.as_secs_f64();
-        println!("tiny tasks: dask ~{dask_tasks:.0} tasks in {:.3}s -> {dask_rate:.0} tasks/s", d.as_secs_f64());
-        println!("tiny tasks: tessera / dask rate = {:.1}x", tasks as f64 / median.as_secs_f64() / dask_rate);
+        println!(
+            "tiny tasks: dask ~{dask_tasks:.0} tasks in {:.3}s -> {dask_rate:.0} tasks/s",
+            d.as_secs_f64()
+        );
+        println!(
+            "tiny tasks: tessera / dask rate = {:.1}x",
+            tasks as f64 / median.as_secs_f64() / dask_rate
+        );
     } else {
         report("tiny tasks", median, "dask", None);
     }

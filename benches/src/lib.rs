@@ -30,10 +30,17 @@ pub fn report(what: &str, tessera: Duration, peer_name: &str, peer: Option<Durat
             "{what}: tessera {:.3}s, {peer_name} {:.3}s -> tessera is {:.2}x {}",
             tessera.as_secs_f64(),
             p.as_secs_f64(),
-            if tessera <= p { p.as_secs_f64() / tessera.as_secs_f64() } else { tessera.as_secs_f64() / p.as_secs_f64() },
+            if tessera <= p {
+                p.as_secs_f64() / tessera.as_secs_f64()
+            } else {
+                tessera.as_secs_f64() / p.as_secs_f64()
+            },
             if tessera <= p { "faster" } else { "slower" }
         ),
-        None => println!("{what}: tessera {:.3}s, {peer_name}: not measured", tessera.as_secs_f64()),
+        None => println!(
+            "{what}: tessera {:.3}s, {peer_name}: not measured",
+            tessera.as_secs_f64()
+        ),
     }
 }
 
@@ -62,10 +69,24 @@ pub fn dask_python() -> Option<PathBuf> {
     if python.exists() && has_dask(&python) {
         return Some(python);
     }
-    println!("(creating {} with dask[distributed] for the comparison)", venv.display());
-    let ok = Command::new("python3").args(["-m", "venv"]).arg(&venv).status().is_ok_and(|s| s.success())
+    println!(
+        "(creating {} with dask[distributed] for the comparison)",
+        venv.display()
+    );
+    let ok = Command::new("python3")
+        .args(["-m", "venv"])
+        .arg(&venv)
+        .status()
+        .is_ok_and(|s| s.success())
         && Command::new(&python)
-            .args(["-m", "pip", "install", "--quiet", "dask[distributed,array]", "numpy"])
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "dask[distributed,array]",
+                "numpy",
+            ])
             .status()
             .is_ok_and(|s| s.success());
     if ok && has_dask(&python) {
@@ -78,11 +99,19 @@ pub fn dask_python() -> Option<PathBuf> {
 
 /// Run a Python peer script under `benches/python/` and read its `seconds: X` line.
 pub fn run_python_peer(python: &PathBuf, script: &str, args: &[String]) -> Option<Duration> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("python").join(script);
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("python")
+        .join(script);
     let out = Command::new(python).arg(&path).args(args).output().ok()?;
     let stdout = String::from_utf8_lossy(&out.stdout);
     if !out.status.success() {
-        println!("({script} failed: {})", String::from_utf8_lossy(&out.stderr).lines().last().unwrap_or(""));
+        println!(
+            "({script} failed: {})",
+            String::from_utf8_lossy(&out.stderr)
+                .lines()
+                .last()
+                .unwrap_or("")
+        );
         return None;
     }
     for line in stdout.lines() {

@@ -76,7 +76,10 @@ pub fn parse_bytes(s: &str) -> std::result::Result<u64, String> {
     let s = s.trim();
     let split = s.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(s.len());
     let (num, unit) = s.split_at(split);
-    let value: f64 = num.trim().parse().map_err(|_| format!("not a size: {s:?}"))?;
+    let value: f64 = num
+        .trim()
+        .parse()
+        .map_err(|_| format!("not a size: {s:?}"))?;
     let mult: f64 = match unit.trim().to_ascii_lowercase().as_str() {
         "" | "b" => 1.0,
         "kb" => 1e3,
@@ -124,38 +127,70 @@ fn runtime(threads: usize) -> Result<tokio::runtime::Runtime> {
 /// Run a parsed command line.
 pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Scheduler { host, port, worker_timeout } => runtime(2)?.block_on(async move {
+        Command::Scheduler {
+            host,
+            port,
+            worker_timeout,
+        } => runtime(2)?.block_on(async move {
             let listener = tokio::net::TcpListener::bind(SocketAddr::new(host, port))
                 .await
                 .map_err(|e| Error::Cluster(format!("cannot bind {host}:{port}: {e}")))?;
-            let addr = listener.local_addr().map_err(|e| Error::other(e.to_string()))?;
+            let addr = listener
+                .local_addr()
+                .map_err(|e| Error::other(e.to_string()))?;
             println!("tessera scheduler listening on {addr}");
             let config = tessera_scheduler::service::ServiceConfig {
                 worker_timeout,
-                heartbeat_interval: (worker_timeout / 10).clamp(Duration::from_millis(50), Duration::from_secs(1)),
+                heartbeat_interval: (worker_timeout / 10)
+                    .clamp(Duration::from_millis(50), Duration::from_secs(1)),
                 ..Default::default()
             };
-            tessera_scheduler::service::SchedulerService::new(config).serve(listener).await
+            tessera_scheduler::service::SchedulerService::new(config)
+                .serve(listener)
+                .await
         }),
-        Command::Worker { address, threads, memory_limit, host, port, advertise_host, name } => {
-            let threads = threads.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+        Command::Worker {
+            address,
+            threads,
+            memory_limit,
+            host,
+            port,
+            advertise_host,
+            name,
+        } => {
+            let threads = threads.unwrap_or_else(|| {
+                std::thread::available_parallelism()
+                    .map(|n| n.get())
+                    .unwrap_or(1)
+            });
             let config = tessera_worker::WorkerConfig {
                 scheduler: address,
                 listen: SocketAddr::new(host, port),
-                advertise_host: advertise_host.or_else(|| (!host.is_unspecified()).then(|| host.to_string())),
+                advertise_host: advertise_host
+                    .or_else(|| (!host.is_unspecified()).then(|| host.to_string())),
                 threads,
                 memory_limit: memory_limit.unwrap_or_else(crate::cluster::total_memory),
                 name,
             };
             runtime(2)?.block_on(tessera_worker::run_worker(config))
         }
-        Command::Local { workers, threads_per_worker, memory_limit } => {
-            let mut builder = LocalCluster::builder().workers(workers).threads_per_worker(threads_per_worker);
+        Command::Local {
+            workers,
+            threads_per_worker,
+            memory_limit,
+        } => {
+            let mut builder = LocalCluster::builder()
+                .workers(workers)
+                .threads_per_worker(threads_per_worker);
             if let Some(m) = memory_limit {
                 builder = builder.memory_limit(m);
             }
             let cluster = builder.build()?;
-            println!("scheduler at {}; {} workers; Ctrl-C stops the cluster", cluster.scheduler_address(), workers);
+            println!(
+                "scheduler at {}; {} workers; Ctrl-C stops the cluster",
+                cluster.scheduler_address(),
+                workers
+            );
             runtime(1)?.block_on(async {
                 let _ = tokio::signal::ctrl_c().await;
             });

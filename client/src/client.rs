@@ -104,7 +104,9 @@ impl ClientInner {
                     let _ = tx.send(error);
                 }
             }
-            ClientEvent::InMemory { key, holders, .. } => self.set(&key, KeyStatus::InMemory { holders }),
+            ClientEvent::InMemory { key, holders, .. } => {
+                self.set(&key, KeyStatus::InMemory { holders })
+            }
             ClientEvent::Erred { key, error } => self.set(&key, KeyStatus::Erred(error)),
         }
     }
@@ -117,8 +119,13 @@ impl ClientInner {
 
     fn lose_everything(&self, reason: &str) {
         for entry in lock(&self.keys).values() {
-            if matches!(*entry.status.borrow(), KeyStatus::Pending | KeyStatus::InMemory { .. }) {
-                entry.status.send_replace(KeyStatus::Lost(reason.to_string()));
+            if matches!(
+                *entry.status.borrow(),
+                KeyStatus::Pending | KeyStatus::InMemory { .. }
+            ) {
+                entry
+                    .status
+                    .send_replace(KeyStatus::Lost(reason.to_string()));
             }
         }
         for (_, tx) in lock(&self.submissions).drain() {
@@ -144,7 +151,10 @@ impl Client {
             .enable_all()
             .build()
             .map_err(|e| Error::other(format!("cannot start the client runtime: {e}")))?;
-        let address = address.trim_start_matches("tcp://").trim_start_matches("http://").to_string();
+        let address = address
+            .trim_start_matches("tcp://")
+            .trim_start_matches("http://")
+            .to_string();
         let (mut scheduler, mut inbound, outbound) = runtime.block_on(async {
             let channel = Endpoint::from_shared(format!("http://{address}"))
                 .map_err(|e| Error::Cluster(format!("bad scheduler address {address:?}: {e}")))?
@@ -152,7 +162,9 @@ impl Client {
                 .tcp_nodelay(true)
                 .connect()
                 .await
-                .map_err(|e| Error::Cluster(format!("cannot reach the scheduler at {address}: {e}")))?;
+                .map_err(|e| {
+                    Error::Cluster(format!("cannot reach the scheduler at {address}: {e}"))
+                })?;
             let mut scheduler = SchedulerClient::new(channel)
                 .max_decoding_message_size(MAX_GRPC_MESSAGE)
                 .max_encoding_message_size(MAX_GRPC_MESSAGE);
@@ -160,7 +172,9 @@ impl Client {
             let inbound = scheduler
                 .client_session(UnboundedReceiverStream::new(rx))
                 .await
-                .map_err(|s| Error::Cluster(format!("scheduler refused the session: {}", s.message())))?
+                .map_err(|s| {
+                    Error::Cluster(format!("scheduler refused the session: {}", s.message()))
+                })?
                 .into_inner();
             Ok::<_, Error>((scheduler, inbound, outbound))
         })?;
@@ -168,7 +182,9 @@ impl Client {
             .block_on(inbound.message())
             .map_err(|s| Error::Cluster(format!("scheduler session failed: {}", s.message())))?;
         if !matches!(first.as_deref(), Some([ClientEvent::Welcome { .. }])) {
-            return Err(Error::Cluster(format!("expected Welcome from the scheduler, got {first:?}")));
+            return Err(Error::Cluster(format!(
+                "expected Welcome from the scheduler, got {first:?}"
+            )));
         }
         let _ = &mut scheduler;
         let inner = Arc::new(ClientInner {
@@ -241,15 +257,26 @@ impl Client {
             let mut map = lock(&self.inner.keys);
             for key in &keys {
                 map.entry(key.clone())
-                    .or_insert_with(|| KeyEntry { status: watch::Sender::new(KeyStatus::Pending), refs: 0 })
+                    .or_insert_with(|| KeyEntry {
+                        status: watch::Sender::new(KeyStatus::Pending),
+                        refs: 0,
+                    })
                     .refs += 1;
             }
         }
-        let hold = Arc::new(KeyHold { keys: keys.clone(), client: Arc::downgrade(&self.inner) });
+        let hold = Arc::new(KeyHold {
+            keys: keys.clone(),
+            client: Arc::downgrade(&self.inner),
+        });
         let id = self.inner.next_submission.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
         lock(&self.inner.submissions).insert(id, tx);
-        let submission = Submission { id, graph: lowered.graph, wanted: keys, scattered };
+        let submission = Submission {
+            id,
+            graph: lowered.graph,
+            wanted: keys,
+            scattered,
+        };
         self.inner
             .outbound
             .send(ClientMessage::Submit(submission))
@@ -257,7 +284,9 @@ impl Client {
         match rx.await {
             Ok(None) => Ok(hold),
             Ok(Some(error)) => Err(Error::Cluster(format!("submission refused: {error}"))),
-            Err(_) => Err(Error::Cluster("the scheduler session closed during submission".into())),
+            Err(_) => Err(Error::Cluster(
+                "the scheduler session closed during submission".into(),
+            )),
         }
     }
 
@@ -283,20 +312,35 @@ impl Client {
             .await
             .map_err(|s| Error::Cluster(format!("cluster_info: {}", s.message())))?
             .into_inner();
-        let mut workers: Vec<_> = info.workers.into_iter().map(|w| (w.id, w.registration.data_address)).collect();
+        let mut workers: Vec<_> = info
+            .workers
+            .into_iter()
+            .map(|w| (w.id, w.registration.data_address))
+            .collect();
         workers.sort();
         if workers.is_empty() {
-            return Err(Error::Cluster("the cluster has no workers to hold the data".into()));
+            return Err(Error::Cluster(
+                "the cluster has no workers to hold the data".into(),
+            ));
         }
         let peers = &self.inner.peers;
         let puts = missing.into_iter().enumerate().map(|(i, (key, chunk))| {
             let worker = workers[i % workers.len()].1.clone();
             async move {
                 peers.put(&worker, &key, &chunk).await?;
-                Ok::<_, Error>(ScatteredKey { key, worker, nbytes: chunk.nbytes() as u64 })
+                Ok::<_, Error>(ScatteredKey {
+                    key,
+                    worker,
+                    nbytes: chunk.nbytes() as u64,
+                })
             }
         });
-        futures::stream::iter(puts).buffered(8).collect::<Vec<_>>().await.into_iter().collect()
+        futures::stream::iter(puts)
+            .buffered(8)
+            .collect::<Vec<_>>()
+            .await
+            .into_iter()
+            .collect()
     }
 
     /// Wait until `key` is in memory somewhere; its holders, or the task's error.
@@ -339,10 +383,17 @@ impl Client {
                 }
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
-            if let Some(KeyStatus::Erred(e)) = lock(&self.inner.keys).get(key).map(|e| e.status.borrow().clone()) {
+            if let Some(KeyStatus::Erred(e)) = lock(&self.inner.keys)
+                .get(key)
+                .map(|e| e.status.borrow().clone())
+            {
                 return Err(Error::Task(e));
             }
-            holders = self.who_has_async(vec![key.clone()]).await?.pop().unwrap_or_default();
+            holders = self
+                .who_has_async(vec![key.clone()])
+                .await?
+                .pop()
+                .unwrap_or_default();
         }
         Err(last_error.unwrap_or_else(|| Error::Cluster(format!("{key} could not be fetched"))))
     }
@@ -356,7 +407,10 @@ impl Client {
 
     /// Compute `array` and return it as an ndarray of element type `T` and dimension `D`
     /// (`ndarray::IxDyn` accepts any number of axes).
-    pub fn compute<T: ChunkElement, D: ndarray::Dimension>(&self, array: &Array) -> Result<ndarray::Array<T, D>> {
+    pub fn compute<T: ChunkElement, D: ndarray::Dimension>(
+        &self,
+        array: &Array,
+    ) -> Result<ndarray::Array<T, D>> {
         self.submit(array)?.result()
     }
 
@@ -373,7 +427,10 @@ impl Client {
             shape: node.shape.clone(),
             chunks: node.chunks.clone(),
             dtype: node.dtype,
-            kind: NodeKind::Persisted { input: node.clone(), hold },
+            kind: NodeKind::Persisted {
+                input: node.clone(),
+                hold,
+            },
         })))
     }
 

@@ -75,15 +75,20 @@ impl LocalClusterBuilder {
     /// Start the cluster and wait until every worker has registered.
     pub fn build(self) -> Result<LocalCluster> {
         if self.workers == 0 || self.threads_per_worker == 0 {
-            return Err(Error::other("a LocalCluster needs at least one worker with one thread"));
+            return Err(Error::other(
+                "a LocalCluster needs at least one worker with one thread",
+            ));
         }
         let (program, entry_env) = if self.use_current_exe {
-            let exe = std::env::current_exe().map_err(|e| Error::other(format!("current_exe: {e}")))?;
+            let exe =
+                std::env::current_exe().map_err(|e| Error::other(format!("current_exe: {e}")))?;
             (exe, true)
         } else {
             (find_tessera_binary(self.executable.clone())?, false)
         };
-        let memory_limit = self.memory_limit.unwrap_or_else(|| total_memory() / self.workers as u64);
+        let memory_limit = self
+            .memory_limit
+            .unwrap_or_else(|| total_memory() / self.workers as u64);
         let mut cluster = LocalCluster {
             program,
             entry_env,
@@ -95,8 +100,20 @@ impl LocalClusterBuilder {
             startup_timeout: self.startup_timeout,
         };
         let timeout = format!("{}ms", self.worker_timeout.as_millis());
-        let mut scheduler = cluster.spawn(&["scheduler", "--host", "127.0.0.1", "--port", "0", "--worker-timeout", &timeout])?;
-        let line = read_ready_line(&mut scheduler, "tessera scheduler listening on ", self.startup_timeout);
+        let mut scheduler = cluster.spawn(&[
+            "scheduler",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--worker-timeout",
+            &timeout,
+        ])?;
+        let line = read_ready_line(
+            &mut scheduler,
+            "tessera scheduler listening on ",
+            self.startup_timeout,
+        );
         cluster.scheduler = Some(scheduler);
         cluster.address = line?;
         for _ in 0..self.workers {
@@ -145,7 +162,16 @@ impl LocalCluster {
         let memory = self.memory_limit.to_string();
         let address = self.address.clone();
         let mut child = self.spawn(&[
-            "worker", &address, "--host", "127.0.0.1", "--port", "0", "--threads", &threads, "--memory-limit", &memory,
+            "worker",
+            &address,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--threads",
+            &threads,
+            "--memory-limit",
+            &memory,
         ])?;
         let ready = read_ready_line(&mut child, "tessera worker ready on ", self.startup_timeout);
         self.workers.push(child);
@@ -158,14 +184,19 @@ impl LocalCluster {
             .workers
             .get_mut(index)
             .ok_or_else(|| Error::other(format!("no worker {index}")))?;
-        child.kill().map_err(|e| Error::other(format!("kill worker {index}: {e}")))?;
+        child
+            .kill()
+            .map_err(|e| Error::other(format!("kill worker {index}: {e}")))?;
         let _ = child.wait();
         Ok(())
     }
 
     fn spawn(&self, args: &[&str]) -> Result<Child> {
         let mut cmd = Command::new(&self.program);
-        cmd.args(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::inherit());
+        cmd.args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
         if self.entry_env {
             cmd.env(ENTRY_ENV, "1");
         }
@@ -185,8 +216,13 @@ impl LocalCluster {
                 });
             }
         }
-        cmd.spawn()
-            .map_err(|e| Error::other(format!("cannot start {} {}: {e}", self.program.display(), args.join(" "))))
+        cmd.spawn().map_err(|e| {
+            Error::other(format!(
+                "cannot start {} {}: {e}",
+                self.program.display(),
+                args.join(" ")
+            ))
+        })
     }
 
     /// Stop every process now.
@@ -212,7 +248,10 @@ impl Drop for LocalCluster {
 /// Wait for the child's ready line (`prefix` + address) on stdout, then keep draining
 /// its stdout to our stderr in the background so it never blocks on a full pipe.
 fn read_ready_line(child: &mut Child, prefix: &str, timeout: Duration) -> Result<String> {
-    let stdout = child.stdout.take().ok_or_else(|| Error::other("child has no stdout"))?;
+    let stdout = child
+        .stdout
+        .take()
+        .ok_or_else(|| Error::other("child has no stdout"))?;
     let (tx, rx) = std::sync::mpsc::channel();
     let prefix_owned = prefix.to_string();
     std::thread::spawn(move || {
@@ -234,16 +273,22 @@ fn read_ready_line(child: &mut Child, prefix: &str, timeout: Duration) -> Result
             Ok(address) => return Ok(address),
             Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
                 if let Ok(Some(status)) = child.try_wait() {
-                    return Err(Error::Cluster(format!("process exited with {status} before it was ready")));
+                    return Err(Error::Cluster(format!(
+                        "process exited with {status} before it was ready"
+                    )));
                 }
                 if Instant::now() > deadline {
                     let _ = child.kill();
-                    return Err(Error::Cluster(format!("process not ready after {timeout:?}")));
+                    return Err(Error::Cluster(format!(
+                        "process not ready after {timeout:?}"
+                    )));
                 }
             }
             Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
                 let status = child.wait().map(|s| s.to_string()).unwrap_or_default();
-                return Err(Error::Cluster(format!("process exited ({status}) before it was ready")));
+                return Err(Error::Cluster(format!(
+                    "process exited ({status}) before it was ready"
+                )));
             }
         }
     }

@@ -34,16 +34,25 @@ fn default_size() -> usize {
 pub fn run(args: DemoArgs) -> Result<()> {
     let n = args.size.unwrap_or_else(default_size);
     let chunk = args.chunk.unwrap_or((n / 10).max(1));
-    println!("tessera demo: starting a local cluster with {} workers x {} thread(s)", args.workers, args.threads_per_worker);
+    println!(
+        "tessera demo: starting a local cluster with {} workers x {} thread(s)",
+        args.workers, args.threads_per_worker
+    );
     let started = Instant::now();
     let cluster = LocalCluster::builder()
         .workers(args.workers)
         .threads_per_worker(args.threads_per_worker)
         .build()?;
     let client = cluster.client()?;
-    println!("  scheduler at {} (ready in {:.2?})", cluster.scheduler_address(), started.elapsed());
+    println!(
+        "  scheduler at {} (ready in {:.2?})",
+        cluster.scheduler_address(),
+        started.elapsed()
+    );
 
-    println!("\narray example: x = random(({n}, {n}), chunks=({chunk}, {chunk})); z = (x + x.T).mean(axis=0)");
+    println!(
+        "\narray example: x = random(({n}, {n}), chunks=({chunk}, {chunk})); z = (x + x.T).mean(axis=0)"
+    );
     let x = array::random::<f64>(&[n, n], &[chunk, chunk], 42);
     let z = (&x + &x.t()).mean_axis(0);
     let before = client.cluster_info()?;
@@ -53,14 +62,41 @@ pub fn run(args: DemoArgs) -> Result<()> {
     // Let one heartbeat carry the workers' final transfer counters.
     std::thread::sleep(Duration::from_millis(700));
     let after = client.cluster_info()?;
-    let moved: u64 = after.workers.iter().map(|w| w.metrics.bytes_received).sum::<u64>()
-        - before.workers.iter().map(|w| w.metrics.bytes_received).sum::<u64>();
+    let moved: u64 = after
+        .workers
+        .iter()
+        .map(|w| w.metrics.bytes_received)
+        .sum::<u64>()
+        - before
+            .workers
+            .iter()
+            .map(|w| w.metrics.bytes_received)
+            .sum::<u64>();
     let scheduler_bytes = after.scheduler_bytes_received - before.scheduler_bytes_received;
-    println!("  result: {} values, checksum (sum) = {:.6}, first = {:.6}", v.len(), v.sum(), v[0]);
-    println!("  expected mean of a uniform [0,1) variable: 1.0 for x + x.T; got mean {:.6}", v.mean().unwrap_or(f64::NAN));
-    println!("  wall time: {wall:.2?} for {:.2} GB of input ({:.2} GB/s)", (n * n * 8) as f64 / 1e9, (n * n * 8) as f64 / 1e9 / wall.as_secs_f64());
-    println!("  tasks completed: {}", after.tasks_completed - before.tasks_completed);
-    println!("  moved between workers: {:.1} MB; control messages the scheduler read: {:.1} KB", moved as f64 / 1e6, scheduler_bytes as f64 / 1e3);
+    println!(
+        "  result: {} values, checksum (sum) = {:.6}, first = {:.6}",
+        v.len(),
+        v.sum(),
+        v[0]
+    );
+    println!(
+        "  expected mean of a uniform [0,1) variable: 1.0 for x + x.T; got mean {:.6}",
+        v.mean().unwrap_or(f64::NAN)
+    );
+    println!(
+        "  wall time: {wall:.2?} for {:.2} GB of input ({:.2} GB/s)",
+        (n * n * 8) as f64 / 1e9,
+        (n * n * 8) as f64 / 1e9 / wall.as_secs_f64()
+    );
+    println!(
+        "  tasks completed: {}",
+        after.tasks_completed - before.tasks_completed
+    );
+    println!(
+        "  moved between workers: {:.1} MB; control messages the scheduler read: {:.1} KB",
+        moved as f64 / 1e6,
+        scheduler_bytes as f64 / 1e3
+    );
     for w in &after.workers {
         println!(
             "    worker {} ({}): {} tasks done, received {:.1} MB, sent {:.1} MB",

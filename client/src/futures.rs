@@ -83,10 +83,17 @@ impl ArrayFuture {
             .await;
         let mut out = ArrayD::<T>::from_elem(IxDyn(&self.node.shape), T::default());
         let offs: Vec<Vec<usize>> = self.node.chunks.iter().map(|c| offsets(c)).collect();
-        for (ix, chunk) in grid_indices(&grid_counts(&self.node.chunks)).iter().zip(chunks) {
+        for (ix, chunk) in grid_indices(&grid_counts(&self.node.chunks))
+            .iter()
+            .zip(chunks)
+        {
             let chunk = chunk?;
             let block = chunk.to_ndarray::<T>()?;
-            let expected: Vec<usize> = ix.iter().enumerate().map(|(a, &i)| self.node.chunks[a][i]).collect();
+            let expected: Vec<usize> = ix
+                .iter()
+                .enumerate()
+                .map(|(a, &i)| self.node.chunks[a][i])
+                .collect();
             if block.shape() != expected.as_slice() {
                 return Err(Error::shape(format!(
                     "chunk {ix:?} came back with shape {:?}, expected {expected:?}",

@@ -16,13 +16,21 @@ fn classic_example_matches_ndarray() {
     let v: Array1<f64> = client.compute(&z).unwrap();
     let xs: Array2<f64> = client.compute(&x).unwrap();
     let reference = (&xs + &xs.t()).mean_axis(Axis(0)).unwrap();
-    let worst = v.iter().zip(&reference).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
+    let worst = v
+        .iter()
+        .zip(&reference)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f64::max);
     assert!(worst < 1e-12, "difference {worst}");
     assert!(xs.iter().all(|&v| (0.0..1.0).contains(&v)));
     // Same seed, same values; another seed, other values.
-    let again: Array2<f64> = client.compute(&random::<f64>(&[300, 300], &[70, 70], 42)).unwrap();
+    let again: Array2<f64> = client
+        .compute(&random::<f64>(&[300, 300], &[70, 70], 42))
+        .unwrap();
     assert_eq!(again, xs);
-    let other: Array2<f64> = client.compute(&random::<f64>(&[300, 300], &[70, 70], 43)).unwrap();
+    let other: Array2<f64> = client
+        .compute(&random::<f64>(&[300, 300], &[70, 70], 43))
+        .unwrap();
     assert_ne!(other, xs);
 }
 
@@ -50,13 +58,20 @@ fn every_dtype_computes_like_ndarray() {
     let f32s = data.mapv(|v| v as f32 * 0.5);
     let af = from_ndarray(&f32s, &[2, 5]);
     let sq: ArrayD<f32> = client.compute(&af.abs().sqrt()).unwrap();
-    assert!(sq.iter().zip(f32s.iter()).all(|(g, v)| (g - v.abs().sqrt()).abs() < 1e-6));
+    assert!(
+        sq.iter()
+            .zip(f32s.iter())
+            .all(|(g, v)| (g - v.abs().sqrt()).abs() < 1e-6)
+    );
     assert_eq!(af.mean().dtype().unwrap(), DType::F32);
 
     let mask: ArrayD<bool> = client.compute(&a.gt(0i64)).unwrap();
     assert_eq!(mask, data.mapv(|v| v > 0));
     let count: ndarray::Array0<i64> = client.compute(&a.gt(0i64).sum()).unwrap();
-    assert_eq!(count.into_scalar(), data.iter().filter(|&&v| v > 0).count() as i64);
+    assert_eq!(
+        count.into_scalar(),
+        data.iter().filter(|&&v| v > 0).count() as i64
+    );
 
     let r: Array1<f64> = client.compute(&arange::<f64>(0.0, 10.0, 0.5, 3)).unwrap();
     assert_eq!(r, Array1::from_iter((0..20).map(|i| i as f64 * 0.5)));
@@ -68,14 +83,21 @@ fn every_dtype_computes_like_ndarray() {
     assert!(z.iter().all(|v| !v));
     let f: Array2<i64> = client.compute(&full(&[2, 3], &[2, 2], 9i64)).unwrap();
     assert!(f.iter().all(|&v| v == 9));
-    let ints: Array2<i64> = client.compute(&randint::<i64>(-5, 5, &[20, 20], &[7, 7], 1)).unwrap();
+    let ints: Array2<i64> = client
+        .compute(&randint::<i64>(-5, 5, &[20, 20], &[7, 7], 1))
+        .unwrap();
     assert!(ints.iter().all(|&v| (-5..5).contains(&v)));
     let var: ndarray::Array0<f64> = client.compute(&a.var(1)).unwrap();
     let df = data.mapv(|v| v as f64);
     assert!((var.into_scalar() - df.var(1.0)).abs() < 1e-9);
     let std_axis: Array1<f64> = client.compute(&a.std_axis(0, 0)).unwrap();
     let reference = df.std_axis(Axis(0), 0.0);
-    assert!(std_axis.iter().zip(reference.iter()).all(|(g, r)| (g - r).abs() < 1e-9));
+    assert!(
+        std_axis
+            .iter()
+            .zip(reference.iter())
+            .all(|(g, r)| (g - r).abs() < 1e-9)
+    );
 }
 
 #[test]
@@ -105,7 +127,11 @@ fn persist_reuses_results_and_futures_complete() {
     // Re-building the same expression reuses the persisted keys: nothing recomputed.
     let rebuilt: Array2<f64> = client.compute(&(&x * 2.0)).unwrap();
     assert_eq!(first, rebuilt);
-    assert_eq!(client.cluster_info().unwrap().tasks_completed, done_before, "persisted results were recomputed");
+    assert_eq!(
+        client.cluster_info().unwrap().tasks_completed,
+        done_before,
+        "persisted results were recomputed"
+    );
 
     let futures: Vec<_> = (0..4)
         .map(|i| client.submit(&(&x + i as f64).sum()).unwrap())
@@ -120,8 +146,14 @@ fn persist_reuses_results_and_futures_complete() {
     assert_eq!(seen, 4);
     // Asking for the wrong element type or dimension is an error, not a panic.
     let f = client.submit(&x.sum()).unwrap();
-    assert!(matches!(f.result::<f32, ndarray::Ix0>(), Err(Error::DType(_))));
-    assert!(matches!(f.result::<f64, ndarray::Ix2>(), Err(Error::Shape(_))));
+    assert!(matches!(
+        f.result::<f32, ndarray::Ix0>(),
+        Err(Error::DType(_))
+    ));
+    assert!(matches!(
+        f.result::<f64, ndarray::Ix2>(),
+        Err(Error::Shape(_))
+    ));
 }
 
 #[test]
@@ -131,7 +163,9 @@ fn tasks_run_where_their_input_lives_and_bytes_skip_the_scheduler() {
     // 8 MB chunks: moving one costs far more than waiting for a busy worker.
     // Once x is in memory (two chunks per worker), each chunk of y = 3x starts soonest
     // where its input already is.
-    let x = client.persist(&random::<f64>(&[4000, 1000], &[1000, 1000], 3)).unwrap();
+    let x = client
+        .persist(&random::<f64>(&[4000, 1000], &[1000, 1000], 3))
+        .unwrap();
     client.submit(&x).unwrap().wait().unwrap();
     let y = client.persist(&(&x * 3.0)).unwrap();
     let xk = client.chunk_keys(&x).unwrap();
@@ -140,9 +174,16 @@ fn tasks_run_where_their_input_lives_and_bytes_skip_the_scheduler() {
     let xh = client.who_has(&xk).unwrap();
     let yh = client.who_has(&yk).unwrap();
     let distinct: std::collections::HashSet<_> = xh.iter().flatten().collect();
-    assert_eq!(distinct.len(), 2, "root chunks were spread over both workers: {xh:?}");
+    assert_eq!(
+        distinct.len(),
+        2,
+        "root chunks were spread over both workers: {xh:?}"
+    );
     for (a, b) in xh.iter().zip(&yh) {
-        assert!(!b.is_empty() && a.contains(&b[0]), "a task ran away from its input: {xh:?} vs {yh:?}");
+        assert!(
+            !b.is_empty() && a.contains(&b[0]),
+            "a task ran away from its input: {xh:?} vs {yh:?}"
+        );
     }
 
     let before = client.cluster_info().unwrap().scheduler_bytes_received;

@@ -30,7 +30,11 @@ fn sigkill_of_a_worker_mid_computation_still_gives_the_right_answer() {
     let v: Array1<f64> = result.expect("the computation survives a dead worker");
     let xs: Array2<f64> = client.compute(&x).unwrap();
     let reference = (&xs + &xs.t()).mean_axis(Axis(0)).unwrap().sqrt();
-    let worst = v.iter().zip(&reference).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
+    let worst = v
+        .iter()
+        .zip(&reference)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f64::max);
     assert!(worst < 1e-12, "difference {worst}");
     let info = client.cluster_info().unwrap();
     assert_eq!(info.workers.len(), 2);
@@ -89,7 +93,11 @@ fn garbage_on_every_port_gets_an_error_not_a_crash() {
     let client = cluster.client().unwrap();
     let info = client.cluster_info().unwrap();
     let mut ports = vec![cluster.scheduler_address().to_string()];
-    ports.extend(info.workers.iter().map(|w| w.registration.data_address.clone()));
+    ports.extend(
+        info.workers
+            .iter()
+            .map(|w| w.registration.data_address.clone()),
+    );
     let mut seed = 0x2545F4914F6CDD1Du64;
 
     // Raw TCP noise, truncated HTTP/2 prefaces, and an early close.
@@ -123,11 +131,17 @@ fn garbage_on_every_port_gets_an_error_not_a_crash() {
                 let path = PathAndQuery::try_from(format!("/tessera.Scheduler/{method}")).unwrap();
                 let payload = noise(&mut seed, len);
                 let result = if method.ends_with("Session") {
-                    grpc.streaming(tonic::Request::new(futures::stream::iter(vec![payload])), path, RawCodec)
+                    grpc.streaming(
+                        tonic::Request::new(futures::stream::iter(vec![payload])),
+                        path,
+                        RawCodec,
+                    )
+                    .await
+                    .map(|_| ())
+                } else {
+                    grpc.unary(tonic::Request::new(payload), path, RawCodec)
                         .await
                         .map(|_| ())
-                } else {
-                    grpc.unary(tonic::Request::new(payload), path, RawCodec).await.map(|_| ())
                 };
                 if let Err(status) = result {
                     assert_ne!(status.code(), tonic::Code::Ok);
@@ -142,9 +156,15 @@ fn garbage_on_every_port_gets_an_error_not_a_crash() {
                 .await
                 .unwrap();
             let mut flight = FlightServiceClient::new(channel);
-            let e = flight.do_get(Ticket::new(vec![0xff, 0xfe])).await.err().expect("non-UTF-8 ticket refused");
+            let e = flight
+                .do_get(Ticket::new(vec![0xff, 0xfe]))
+                .await
+                .expect_err("non-UTF-8 ticket refused");
             assert_eq!(e.code(), tonic::Code::InvalidArgument);
-            let e = flight.do_get(Ticket::new(b"no-such-key:0".to_vec())).await.err().expect("missing key refused");
+            let e = flight
+                .do_get(Ticket::new(b"no-such-key:0".to_vec()))
+                .await
+                .expect_err("missing key refused");
             assert_eq!(e.code(), tonic::Code::NotFound);
             let bad = FlightData {
                 flight_descriptor: Some(FlightDescriptor::new_path(vec!["evil:0".into()])),

@@ -27,12 +27,27 @@ fn scheduler_and_worker_commands_form_a_cluster() {
         .spawn()
         .unwrap();
     let mut line = String::new();
-    BufReader::new(scheduler.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let address = line.trim().strip_prefix("tessera scheduler listening on ").unwrap().to_string();
+    BufReader::new(scheduler.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let address = line
+        .trim()
+        .strip_prefix("tessera scheduler listening on ")
+        .unwrap()
+        .to_string();
     let mut workers: Vec<_> = (0..2)
         .map(|_| {
             Command::new(bin)
-                .args(["worker", &address, "--threads", "1", "--memory-limit", "1GiB", "--host", "127.0.0.1"])
+                .args([
+                    "worker",
+                    &address,
+                    "--threads",
+                    "1",
+                    "--memory-limit",
+                    "1GiB",
+                    "--host",
+                    "127.0.0.1",
+                ])
                 .stdout(Stdio::null())
                 .spawn()
                 .unwrap()
@@ -41,12 +56,21 @@ fn scheduler_and_worker_commands_form_a_cluster() {
     let client = Client::connect(&address).unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     while client.cluster_info().unwrap().workers.len() < 2 {
-        assert!(std::time::Instant::now() < deadline, "workers did not register");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "workers did not register"
+        );
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     let info = client.cluster_info().unwrap();
-    assert!(info.workers.iter().all(|w| w.registration.memory_limit == 1 << 30 && w.registration.threads == 1));
-    let total: ndarray::Array0<f64> = client.compute(&ones::<f64>(&[100, 100], &[10, 10]).sum()).unwrap();
+    assert!(
+        info.workers
+            .iter()
+            .all(|w| w.registration.memory_limit == 1 << 30 && w.registration.threads == 1)
+    );
+    let total: ndarray::Array0<f64> = client
+        .compute(&ones::<f64>(&[100, 100], &[10, 10]).sum())
+        .unwrap();
     assert_eq!(total.into_scalar(), 10_000.0);
 
     // A worker whose scheduler dies exits with an error instead of hanging.
@@ -65,7 +89,10 @@ fn local_cluster_reaps_its_processes_on_drop_and_on_panic() {
     let pids = cluster.worker_pids();
     assert!(pids.iter().all(|&p| alive(p)));
     drop(cluster);
-    assert!(pids.iter().all(|&p| !alive(p)), "workers outlived the cluster");
+    assert!(
+        pids.iter().all(|&p| !alive(p)),
+        "workers outlived the cluster"
+    );
 
     let pids = std::sync::Mutex::new(Vec::new());
     let result = std::panic::catch_unwind(|| {
@@ -76,13 +103,21 @@ fn local_cluster_reaps_its_processes_on_drop_and_on_panic() {
     assert!(result.is_err());
     let pids = pids.into_inner().unwrap();
     assert_eq!(pids.len(), 2);
-    assert!(pids.iter().all(|&p| !alive(p)), "workers outlived a panicking parent");
+    assert!(
+        pids.iter().all(|&p| !alive(p)),
+        "workers outlived a panicking parent"
+    );
 }
 
 #[test]
 fn bad_cluster_settings_are_errors() {
     assert!(tessera::LocalCluster::builder().workers(0).build().is_err());
-    assert!(tessera::LocalCluster::builder().executable("/nonexistent/tessera").build().is_err());
+    assert!(
+        tessera::LocalCluster::builder()
+            .executable("/nonexistent/tessera")
+            .build()
+            .is_err()
+    );
     assert!(Client::connect("127.0.0.1:1").is_err());
     assert!(Client::connect("not an address").is_err());
 }

@@ -105,10 +105,12 @@ fn reference(e: &Expr, leaves: &[ArrayD<f64>], rows: &[ArrayD<f64>]) -> ArrayD<f
 }
 
 fn apply_root(root: Root, a: &Array) -> Array {
-    let by = |axis: Option<usize>, all: fn(&Array) -> Array, one: fn(&Array, usize) -> Array| match axis {
-        None => all(a),
-        Some(ax) => one(a, ax),
-    };
+    let by =
+        |axis: Option<usize>, all: fn(&Array) -> Array, one: fn(&Array, usize) -> Array| match axis
+        {
+            None => all(a),
+            Some(ax) => one(a, ax),
+        };
     match root {
         Root::Whole => a.clone(),
         Root::Sum(ax) => by(ax, Array::sum, Array::sum_axis),
@@ -126,10 +128,22 @@ fn reference_root(root: Root, a: &ArrayD<f64>) -> ArrayD<f64> {
         Some(ax) => a.map_axis(Axis(ax), |lane| f(lane.into_dyn())),
     };
     let nanmin = |v: ndarray::ArrayViewD<f64>| {
-        v.iter().fold(f64::INFINITY, |m, &x| if x.is_nan() || m.is_nan() { f64::NAN } else { m.min(x) })
+        v.iter().fold(f64::INFINITY, |m, &x| {
+            if x.is_nan() || m.is_nan() {
+                f64::NAN
+            } else {
+                m.min(x)
+            }
+        })
     };
     let nanmax = |v: ndarray::ArrayViewD<f64>| {
-        v.iter().fold(f64::NEG_INFINITY, |m, &x| if x.is_nan() || m.is_nan() { f64::NAN } else { m.max(x) })
+        v.iter().fold(f64::NEG_INFINITY, |m, &x| {
+            if x.is_nan() || m.is_nan() {
+                f64::NAN
+            } else {
+                m.max(x)
+            }
+        })
     };
     let var = |v: ndarray::ArrayViewD<f64>, ddof: f64| {
         let n = v.len() as f64;
@@ -166,8 +180,18 @@ fn close(got: &ArrayD<f64>, want: &ArrayD<f64>) -> Result<(), String> {
 fn random_expression_trees_match_ndarray() {
     let cluster = common::cluster(2);
     let client: Client = cluster.client().unwrap();
-    let strategy = (1usize..14, proptest::collection::vec(1usize..8, 5), expr_strategy(3), root_strategy(), any::<u64>());
-    let mut runner = TestRunner::new(Config { cases: 24, failure_persistence: None, ..Config::default() });
+    let strategy = (
+        1usize..14,
+        proptest::collection::vec(1usize..8, 5),
+        expr_strategy(3),
+        root_strategy(),
+        any::<u64>(),
+    );
+    let mut runner = TestRunner::new(Config {
+        cases: 24,
+        failure_persistence: None,
+        ..Config::default()
+    });
     runner
         .run(&strategy, |(n, chunk_sides, expr, root, seed)| {
             let mut state = seed | 1;
@@ -176,20 +200,35 @@ fn random_expression_trees_match_ndarray() {
                 state ^= state >> 7;
                 state ^= state << 17;
                 // Values in [-2, 2) with occasional exact zeros (division gives inf/NaN).
-                if state % 17 == 0 { 0.0 } else { (state >> 11) as f64 / (1u64 << 53) as f64 * 4.0 - 2.0 }
+                if state % 17 == 0 {
+                    0.0
+                } else {
+                    (state >> 11) as f64 / (1u64 << 53) as f64 * 4.0 - 2.0
+                }
             };
-            let leaves_nd: Vec<ArrayD<f64>> = (0..3).map(|_| ArrayD::from_shape_simple_fn(IxDyn(&[n, n]), &mut next)).collect();
-            let rows_nd: Vec<ArrayD<f64>> = (0..2).map(|_| ArrayD::from_shape_simple_fn(IxDyn(&[n]), &mut next)).collect();
+            let leaves_nd: Vec<ArrayD<f64>> = (0..3)
+                .map(|_| ArrayD::from_shape_simple_fn(IxDyn(&[n, n]), &mut next))
+                .collect();
+            let rows_nd: Vec<ArrayD<f64>> = (0..2)
+                .map(|_| ArrayD::from_shape_simple_fn(IxDyn(&[n]), &mut next))
+                .collect();
             let leaves: Vec<Array> = leaves_nd
                 .iter()
                 .enumerate()
                 .map(|(i, a)| from_ndarray(a, &[chunk_sides[i], chunk_sides[(i + 1) % 5]]))
                 .collect();
-            let rows: Vec<Array> = rows_nd.iter().enumerate().map(|(i, a)| from_ndarray(a, &[chunk_sides[3 + i]])).collect();
+            let rows: Vec<Array> = rows_nd
+                .iter()
+                .enumerate()
+                .map(|(i, a)| from_ndarray(a, &[chunk_sides[3 + i]]))
+                .collect();
             let array = apply_root(root, &build(&expr, &leaves, &rows));
             let want = reference_root(root, &reference(&expr, &leaves_nd, &rows_nd));
-            let got: ArrayD<f64> = client.compute(&array).map_err(|e| TestCaseError::fail(e.to_string()))?;
-            close(&got, &want).map_err(|m| TestCaseError::fail(format!("{expr:?} {root:?} n={n}: {m}")))
+            let got: ArrayD<f64> = client
+                .compute(&array)
+                .map_err(|e| TestCaseError::fail(e.to_string()))?;
+            close(&got, &want)
+                .map_err(|m| TestCaseError::fail(format!("{expr:?} {root:?} n={n}: {m}")))
         })
         .unwrap();
 }

@@ -11,8 +11,12 @@ fn register() {
         let a: ArrayD<f64> = inputs[0].to_ndarray()?;
         Ok(Chunk::from_ndarray(a * 2.0))
     });
-    tessera::register_kernel("fail", |_: &[Chunk], _: &[u8]| Err(Error::other("refusing on purpose")));
-    tessera::register_kernel("explode", |_: &[Chunk], _: &[u8]| panic!("kaboom in a user kernel"));
+    tessera::register_kernel("fail", |_: &[Chunk], _: &[u8]| {
+        Err(Error::other("refusing on purpose"))
+    });
+    tessera::register_kernel("explode", |_: &[Chunk], _: &[u8]| {
+        panic!("kaboom in a user kernel")
+    });
 }
 
 fn cluster() -> LocalCluster {
@@ -25,7 +29,8 @@ fn cluster() -> LocalCluster {
         .expect("cluster from the test binary starts")
 }
 
-fn failing_kernels_err_their_task_and_the_cluster_stays_usable() -> Result<(), libtest_mimic::Failed> {
+fn failing_kernels_err_their_task_and_the_cluster_stays_usable() -> Result<(), libtest_mimic::Failed>
+{
     let cluster = cluster();
     let client = cluster.client()?;
     let x = random::<f64>(&[40, 40], &[10, 10], 1);
@@ -34,14 +39,25 @@ fn failing_kernels_err_their_task_and_the_cluster_stays_usable() -> Result<(), l
     let xs: Array2<f64> = client.compute(&x)?;
     assert_eq!(doubled, &xs * 2.0);
 
-    for (kernel, expected) in [("explode", "kaboom in a user kernel"), ("fail", "refusing on purpose")] {
+    for (kernel, expected) in [
+        ("explode", "kaboom in a user kernel"),
+        ("fail", "refusing on purpose"),
+    ] {
         let err = client
             .compute::<f64, ndarray::Ix0>(&x.map_blocks(kernel, &[], DType::F64).sum())
             .expect_err("a failing kernel must fail the computation");
-        let Error::Task(task) = &err else { panic!("expected a task error, got {err:?}") };
+        let Error::Task(task) = &err else {
+            panic!("expected a task error, got {err:?}")
+        };
         assert!(task.message.contains(expected), "{err}");
-        assert!(task.key.starts_with(kernel), "error names the failing task: {err}");
-        assert!(task.worker.starts_with("127.0.0.1:"), "error names the worker: {err}");
+        assert!(
+            task.key.starts_with(kernel),
+            "error names the failing task: {err}"
+        );
+        assert!(
+            task.worker.starts_with("127.0.0.1:"),
+            "error names the worker: {err}"
+        );
     }
     let err = client
         .compute::<f64, ndarray::Ix2>(&x.map_blocks("nosuchkernel", &[], DType::F64))

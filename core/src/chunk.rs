@@ -88,7 +88,10 @@ impl Chunk {
             .downcast_ref::<PrimitiveArray<T::Arrow>>()
             .ok_or_else(|| self.dtype_mismatch(T::DTYPE))?;
         let slice: &[T] = values.values().as_ref();
-        Ok(ArrayViewD::from_shape(IxDyn(&self.shape), slice).expect("length checked in Chunk::new"))
+        Ok(
+            ArrayViewD::from_shape(IxDyn(&self.shape), slice)
+                .expect("length checked in Chunk::new"),
+        )
     }
 
     fn dtype_mismatch(&self, want: DType) -> Error {
@@ -150,7 +153,9 @@ fn parse_shape(text: &str) -> Result<Vec<usize>> {
         .collect::<std::result::Result<Vec<_>, _>>()
         .map_err(|_| Error::decode(format!("bad chunk shape {text:?}")))?;
     if shape.len() > 32 {
-        return Err(Error::decode(format!("chunk shape {text:?} has more than 32 axes")));
+        return Err(Error::decode(format!(
+            "chunk shape {text:?} has more than 32 axes"
+        )));
     }
     shape
         .iter()
@@ -196,7 +201,11 @@ macro_rules! numeric {
         impl ChunkElement for $t {
             fn chunk_from_ndarray(a: ArrayD<Self>) -> Chunk {
                 let shape = a.shape().to_vec();
-                let a = if a.is_standard_layout() { a } else { a.as_standard_layout().into_owned() };
+                let a = if a.is_standard_layout() {
+                    a
+                } else {
+                    a.as_standard_layout().into_owned()
+                };
                 let (vec, offset) = a.into_raw_vec_and_offset();
                 let offset = offset.unwrap_or(0);
                 let n: usize = shape.iter().product();
@@ -247,19 +256,35 @@ mod tests {
         assert!(c.to_ndarray::<f32>().is_err());
 
         let t = a.t().to_owned();
-        assert_eq!(Chunk::from_ndarray(a.t().into_owned()).to_ndarray::<f64>().unwrap(), t);
+        assert_eq!(
+            Chunk::from_ndarray(a.t().into_owned())
+                .to_ndarray::<f64>()
+                .unwrap(),
+            t
+        );
 
         let b = array![[true, false], [false, true]].into_dyn();
-        assert_eq!(Chunk::from_ndarray(b.clone()).to_ndarray::<bool>().unwrap(), b);
+        assert_eq!(
+            Chunk::from_ndarray(b.clone()).to_ndarray::<bool>().unwrap(),
+            b
+        );
         let i = array![1i32, -2, 3].into_dyn();
-        assert_eq!(Chunk::from_ndarray(i.clone()).to_ndarray::<i32>().unwrap(), i);
+        assert_eq!(
+            Chunk::from_ndarray(i.clone()).to_ndarray::<i32>().unwrap(),
+            i
+        );
         let z = ArrayD::<i64>::zeros(IxDyn(&[0, 3]));
-        assert_eq!(Chunk::from_ndarray(z.clone()).to_ndarray::<i64>().unwrap(), z);
+        assert_eq!(
+            Chunk::from_ndarray(z.clone()).to_ndarray::<i64>().unwrap(),
+            z
+        );
     }
 
     #[test]
     fn record_batch_round_trip_keeps_shape() {
-        let a = ArrayD::from_shape_fn(IxDyn(&[2, 3, 4]), |ix| (ix[0] * 100 + ix[1] * 10 + ix[2]) as f32);
+        let a = ArrayD::from_shape_fn(IxDyn(&[2, 3, 4]), |ix| {
+            (ix[0] * 100 + ix[1] * 10 + ix[2]) as f32
+        });
         let c = Chunk::from_ndarray(a.clone());
         let back = Chunk::from_record_batches(&[c.to_record_batch()]).unwrap();
         assert_eq!(back.to_ndarray::<f32>().unwrap(), a);

@@ -75,7 +75,11 @@ impl DType {
             DataType::Int64 => DType::I64,
             DataType::Float32 => DType::F32,
             DataType::Float64 => DType::F64,
-            other => return Err(Error::dtype(format!("arrow type {other} is not an array dtype"))),
+            other => {
+                return Err(Error::dtype(format!(
+                    "arrow type {other} is not an array dtype"
+                )));
+            }
         })
     }
 
@@ -108,7 +112,11 @@ impl DType {
     /// The dtype a floating result has for this input (`sqrt`, `exp`, true division):
     /// `float32` stays, everything else becomes `float64`.
     pub fn float_result(self) -> DType {
-        if self == DType::F32 { DType::F32 } else { DType::F64 }
+        if self == DType::F32 {
+            DType::F32
+        } else {
+            DType::F64
+        }
     }
 
     /// The accumulator dtype of `sum`/`prod`: `bool` and ints widen to `int64`.

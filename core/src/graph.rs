@@ -126,27 +126,49 @@ mod tests {
     use crate::scalar::Scalar;
 
     fn task(key: &str, inputs: &[&str]) -> Task {
-        let op = Op::Full { shape: vec![1], value: Scalar::F64(1.0) };
-        Task::new(TaskKey::new(key), &op, inputs.iter().map(|k| TaskKey::new(*k)).collect(), 8)
+        let op = Op::Full {
+            shape: vec![1],
+            value: Scalar::F64(1.0),
+        };
+        Task::new(
+            TaskKey::new(key),
+            &op,
+            inputs.iter().map(|k| TaskKey::new(*k)).collect(),
+            8,
+        )
     }
 
     #[test]
     fn validate_catches_missing_inputs_duplicates_and_cycles() {
         let none = |_: &TaskKey| false;
-        let g = TaskGraph { tasks: vec![task("a", &[]), task("b", &["a"])] };
+        let g = TaskGraph {
+            tasks: vec![task("a", &[]), task("b", &["a"])],
+        };
         assert!(g.validate(&none).is_ok());
-        let g = TaskGraph { tasks: vec![task("b", &["a"])] };
+        let g = TaskGraph {
+            tasks: vec![task("b", &["a"])],
+        };
         assert!(g.validate(&none).is_err());
         assert!(g.validate(&|k: &TaskKey| k.as_str() == "a").is_ok());
-        let g = TaskGraph { tasks: vec![task("a", &[]), task("a", &[])] };
+        let g = TaskGraph {
+            tasks: vec![task("a", &[]), task("a", &[])],
+        };
         assert!(g.validate(&none).is_err());
-        let g = TaskGraph { tasks: vec![task("a", &["b"]), task("b", &["a"])] };
+        let g = TaskGraph {
+            tasks: vec![task("a", &["b"]), task("b", &["a"])],
+        };
         assert!(g.validate(&none).is_err());
     }
 
     #[test]
     fn ops_round_trip_through_tasks() {
         let t = task("a", &[]);
-        assert_eq!(t.decode_op().unwrap(), Op::Full { shape: vec![1], value: Scalar::F64(1.0) });
+        assert_eq!(
+            t.decode_op().unwrap(),
+            Op::Full {
+                shape: vec![1],
+                value: Scalar::F64(1.0)
+            }
+        );
     }
 }

@@ -152,8 +152,16 @@ impl Scheduler for SchedulerService {
         let mut inbound = request.into_inner();
         let registration = match inbound.message().await? {
             Some(WorkerMessage::Register(r)) => r,
-            Some(_) => return Err(Status::invalid_argument("a worker session must start with Register")),
-            None => return Err(Status::invalid_argument("worker session closed before Register")),
+            Some(_) => {
+                return Err(Status::invalid_argument(
+                    "a worker session must start with Register",
+                ));
+            }
+            None => {
+                return Err(Status::invalid_argument(
+                    "worker session closed before Register",
+                ));
+            }
         };
         let address = registration.data_address.clone();
         let (tx, rx) = mpsc::unbounded_channel();
@@ -178,7 +186,9 @@ impl Scheduler for SchedulerService {
                         let outputs = inner.state.handle_worker_events(id, events, this.now_ms());
                         inner.route(outputs);
                     }
-                    Ok(Some(WorkerMessage::Register(_))) => break "sent Register twice".to_string(),
+                    Ok(Some(WorkerMessage::Register(_))) => {
+                        break "sent Register twice".to_string();
+                    }
                     Ok(None) => break "closed its session".to_string(),
                     Err(s) => break format!("session failed: {}", s.message()),
                 }
@@ -240,7 +250,10 @@ impl Scheduler for SchedulerService {
         Ok(Response::new(info))
     }
 
-    async fn who_has(&self, request: Request<WhoHasRequest>) -> Result<Response<WhoHasResponse>, Status> {
+    async fn who_has(
+        &self,
+        request: Request<WhoHasRequest>,
+    ) -> Result<Response<WhoHasResponse>, Status> {
         let keys = request.into_inner().keys;
         let holders = self.lock().state.who_has(&keys);
         Ok(Response::new(WhoHasResponse { holders }))

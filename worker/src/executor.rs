@@ -61,12 +61,24 @@ impl Executor {
     /// Start a task in the background (must be called inside the tokio runtime).
     pub fn compute(self: &Arc<Self>, task: ComputeTask) {
         if self.store.contains(&task.key) {
-            let nbytes = self.store.get(&task.key).map(|c| c.nbytes() as u64).unwrap_or(0);
-            self.report(WorkerEvent::TaskFinished { key: task.key, nbytes, duration_us: 0 });
+            let nbytes = self
+                .store
+                .get(&task.key)
+                .map(|c| c.nbytes() as u64)
+                .unwrap_or(0);
+            self.report(WorkerEvent::TaskFinished {
+                key: task.key,
+                nbytes,
+                duration_us: 0,
+            });
             return;
         }
         let slot = Arc::new(AtomicU8::new(QUEUED));
-        if self.slots().insert(task.key.clone(), slot.clone()).is_some() {
+        if self
+            .slots()
+            .insert(task.key.clone(), slot.clone())
+            .is_some()
+        {
             // Already queued or running here: the earlier assignment will report.
             return;
         }
@@ -100,7 +112,11 @@ impl Executor {
     }
 
     fn fail(&self, key: TaskKey, message: String, missing_inputs: Vec<TaskKey>) {
-        self.report(WorkerEvent::TaskFailed { key, message, missing_inputs });
+        self.report(WorkerEvent::TaskFailed {
+            key,
+            message,
+            missing_inputs,
+        });
     }
 
     async fn run(self: &Arc<Self>, task: ComputeTask, slot: Arc<AtomicU8>) {
@@ -136,7 +152,8 @@ impl Executor {
             Counters::sub(&counters.queued, 1);
             Counters::add(&counters.executing, 1);
             let start = Instant::now();
-            let result = std::panic::catch_unwind(AssertUnwindSafe(|| kernels::execute(&op, &inputs)));
+            let result =
+                std::panic::catch_unwind(AssertUnwindSafe(|| kernels::execute(&op, &inputs)));
             Counters::sub(&counters.executing, 1);
             let _ = tx.send(Some((result, start.elapsed())));
         });

@@ -63,15 +63,16 @@ where
     while let Some(batch) = stream.next().await {
         batches.push(batch.map_err(|e| match e {
             // The transport failed (peer gone, stream cut): worth trying elsewhere.
-            FlightError::Tonic(status) => tessera_core::Error::Cluster(status.message().to_string()),
+            FlightError::Tonic(status) => {
+                tessera_core::Error::Cluster(status.message().to_string())
+            }
             other => tessera_core::Error::decode(other.to_string()),
         })?);
     }
     if batches.is_empty() {
-        let schema = stream
-            .schema()
-            .cloned()
-            .ok_or_else(|| tessera_core::Error::decode("the chunk stream held neither schema nor data"))?;
+        let schema = stream.schema().cloned().ok_or_else(|| {
+            tessera_core::Error::decode("the chunk stream held neither schema nor data")
+        })?;
         batches.push(arrow_array::RecordBatch::new_empty(schema));
     }
     Chunk::from_record_batches(&batches)
@@ -104,7 +105,10 @@ impl FlightService for DataService {
     type DoActionStream = Stream<arrow_flight::Result>;
     type ListActionsStream = Stream<ActionType>;
 
-    async fn do_get(&self, request: Request<Ticket>) -> Result<Response<Self::DoGetStream>, Status> {
+    async fn do_get(
+        &self,
+        request: Request<Ticket>,
+    ) -> Result<Response<Self::DoGetStream>, Status> {
         let key = key_from_bytes(&request.into_inner().ticket)?;
         let chunk = self
             .store
@@ -128,7 +132,9 @@ impl FlightService for DataService {
             .flight_descriptor
             .as_ref()
             .and_then(|d| d.path.first())
-            .ok_or_else(|| Status::invalid_argument("DoPut needs a descriptor whose path is the chunk key"))?;
+            .ok_or_else(|| {
+                Status::invalid_argument("DoPut needs a descriptor whose path is the chunk key")
+            })?;
         let key = key_from_bytes(path.as_bytes())?;
         let messages = stream::once(async move { Ok(first) })
             .chain(input.map_err(|s| FlightError::Tonic(Box::new(s))));
@@ -137,7 +143,9 @@ impl FlightService for DataService {
             .map_err(|e| Status::invalid_argument(format!("chunk {key}: {e}")))?;
         Counters::add(&self.counters.bytes_received, chunk.nbytes() as u64);
         self.store.put(key, chunk);
-        Ok(Response::new(stream::once(async { Ok(PutResult::default()) }).boxed()))
+        Ok(Response::new(
+            stream::once(async { Ok(PutResult::default()) }).boxed(),
+        ))
     }
 
     async fn handshake(
@@ -146,16 +154,28 @@ impl FlightService for DataService {
     ) -> Result<Response<Self::HandshakeStream>, Status> {
         unsupported("Handshake")
     }
-    async fn list_flights(&self, _: Request<Criteria>) -> Result<Response<Self::ListFlightsStream>, Status> {
+    async fn list_flights(
+        &self,
+        _: Request<Criteria>,
+    ) -> Result<Response<Self::ListFlightsStream>, Status> {
         unsupported("ListFlights")
     }
-    async fn get_flight_info(&self, _: Request<FlightDescriptor>) -> Result<Response<FlightInfo>, Status> {
+    async fn get_flight_info(
+        &self,
+        _: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
         unsupported("GetFlightInfo")
     }
-    async fn poll_flight_info(&self, _: Request<FlightDescriptor>) -> Result<Response<PollInfo>, Status> {
+    async fn poll_flight_info(
+        &self,
+        _: Request<FlightDescriptor>,
+    ) -> Result<Response<PollInfo>, Status> {
         unsupported("PollFlightInfo")
     }
-    async fn get_schema(&self, _: Request<FlightDescriptor>) -> Result<Response<SchemaResult>, Status> {
+    async fn get_schema(
+        &self,
+        _: Request<FlightDescriptor>,
+    ) -> Result<Response<SchemaResult>, Status> {
         unsupported("GetSchema")
     }
     async fn do_exchange(
@@ -164,10 +184,16 @@ impl FlightService for DataService {
     ) -> Result<Response<Self::DoExchangeStream>, Status> {
         unsupported("DoExchange")
     }
-    async fn do_action(&self, _: Request<Action>) -> Result<Response<Self::DoActionStream>, Status> {
+    async fn do_action(
+        &self,
+        _: Request<Action>,
+    ) -> Result<Response<Self::DoActionStream>, Status> {
         unsupported("DoAction")
     }
-    async fn list_actions(&self, _: Request<Empty>) -> Result<Response<Self::ListActionsStream>, Status> {
+    async fn list_actions(
+        &self,
+        _: Request<Empty>,
+    ) -> Result<Response<Self::ListActionsStream>, Status> {
         unsupported("ListActions")
     }
 }

@@ -67,11 +67,13 @@ impl PeerPool {
             .map_err(|s| Error::Cluster(format!("fetching {key} from {address}: {}", s.message())))?
             .into_inner()
             .map_err(|s| arrow_flight::error::FlightError::Tonic(Box::new(s)));
-        crate::flight::decode_chunk(stream).await.map_err(|e| match e {
-            Error::Cluster(m) => Error::Cluster(format!("fetching {key} from {address}: {m}")),
-            Error::Decode(m) => Error::Decode(format!("chunk {key} from {address}: {m}")),
-            other => other,
-        })
+        crate::flight::decode_chunk(stream)
+            .await
+            .map_err(|e| match e {
+                Error::Cluster(m) => Error::Cluster(format!("fetching {key} from {address}: {m}")),
+                Error::Decode(m) => Error::Decode(format!("chunk {key} from {address}: {m}")),
+                other => other,
+            })
     }
 
     /// Fetch `key` from the first of `holders` that answers.

@@ -97,12 +97,24 @@ pub async fn run_worker(config: WorkerConfig) -> Result<()> {
         .map_err(|s| Error::Cluster(format!("scheduler refused the worker: {}", s.message())))?
         .into_inner();
     let heartbeat_ms = match inbound.message().await {
-        Ok(Some(SchedulerMessage::Welcome { worker_id, heartbeat_interval_ms })) => {
+        Ok(Some(SchedulerMessage::Welcome {
+            worker_id,
+            heartbeat_interval_ms,
+        })) => {
             tracing::info!(worker_id, %data_address, scheduler = %config.scheduler, "worker registered");
             heartbeat_interval_ms
         }
-        Ok(other) => return Err(Error::Cluster(format!("expected Welcome from the scheduler, got {other:?}"))),
-        Err(s) => return Err(Error::Cluster(format!("scheduler session failed: {}", s.message()))),
+        Ok(other) => {
+            return Err(Error::Cluster(format!(
+                "expected Welcome from the scheduler, got {other:?}"
+            )));
+        }
+        Err(s) => {
+            return Err(Error::Cluster(format!(
+                "scheduler session failed: {}",
+                s.message()
+            )));
+        }
     };
     // Ready line for LocalCluster and operators.
     println!("tessera worker ready on {data_address}");
@@ -118,7 +130,12 @@ pub async fn run_worker(config: WorkerConfig) -> Result<()> {
     )
     .map_err(|e| Error::Cluster(format!("cannot start the kernel pool: {e}")))?;
     tokio::spawn(send_batches(events_rx, outbound.clone()));
-    tokio::spawn(heartbeats(events, store.clone(), counters, Duration::from_millis(heartbeat_ms.max(10))));
+    tokio::spawn(heartbeats(
+        events,
+        store.clone(),
+        counters,
+        Duration::from_millis(heartbeat_ms.max(10)),
+    ));
 
     loop {
         match inbound.message().await {
@@ -129,7 +146,11 @@ pub async fn run_worker(config: WorkerConfig) -> Result<()> {
                         WorkerCommand::Release(keys) => store.remove(&keys),
                         WorkerCommand::Steal(key) => {
                             let stolen = executor.steal(&key);
-                            let _ = executor_events(&outbound, WorkerEvent::StealAnswer { key, stolen }).await;
+                            let _ = executor_events(
+                                &outbound,
+                                WorkerEvent::StealAnswer { key, stolen },
+                            )
+                            .await;
                         }
                     }
                 }
@@ -139,7 +160,10 @@ pub async fn run_worker(config: WorkerConfig) -> Result<()> {
             }
             Ok(None) => {
                 server.abort();
-                return Err(Error::Cluster(format!("scheduler {} closed the session", config.scheduler)));
+                return Err(Error::Cluster(format!(
+                    "scheduler {} closed the session",
+                    config.scheduler
+                )));
             }
             Err(s) => {
                 server.abort();
@@ -158,7 +182,9 @@ async fn route_ip_to(scheduler: &str) -> Result<String> {
     let stream = tokio::net::TcpStream::connect(scheduler)
         .await
         .map_err(|e| Error::Cluster(format!("cannot reach scheduler {scheduler}: {e}")))?;
-    let local = stream.local_addr().map_err(|e| Error::Cluster(format!("no local address: {e}")))?;
+    let local = stream
+        .local_addr()
+        .map_err(|e| Error::Cluster(format!("no local address: {e}")))?;
     Ok(local.ip().to_string())
 }
 
@@ -170,7 +196,10 @@ async fn executor_events(outbound: &mpsc::Sender<WorkerMessage>, event: WorkerEv
 }
 
 /// Forward events in batches: wait for one, then take whatever else is already queued.
-async fn send_batches(mut events: mpsc::UnboundedReceiver<WorkerEvent>, outbound: mpsc::Sender<WorkerMessage>) {
+async fn send_batches(
+    mut events: mpsc::UnboundedReceiver<WorkerEvent>,
+    outbound: mpsc::Sender<WorkerMessage>,
+) {
     while let Some(first) = events.recv().await {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {

@@ -103,7 +103,10 @@ pub fn offsets(lens: &[usize]) -> Vec<usize> {
 
 /// Linear (C-order) position of `index` in a grid with `counts`.
 pub fn linear_index(counts: &[usize], index: &[usize]) -> usize {
-    index.iter().zip(counts).fold(0, |acc, (&i, &n)| acc * n + i)
+    index
+        .iter()
+        .zip(counts)
+        .fold(0, |acc, (&i, &n)| acc * n + i)
 }
 
 #[cfg(test)]
@@ -112,8 +115,14 @@ mod tests {
 
     #[test]
     fn normalize_handles_remainders_and_empty_axes() {
-        assert_eq!(normalize_chunks(&[5, 3], &[2, 3]).unwrap(), vec![vec![2, 2, 1], vec![3]]);
-        assert_eq!(normalize_chunks(&[0, 4], &[2, 10]).unwrap(), vec![vec![0], vec![4]]);
+        assert_eq!(
+            normalize_chunks(&[5, 3], &[2, 3]).unwrap(),
+            vec![vec![2, 2, 1], vec![3]]
+        );
+        assert_eq!(
+            normalize_chunks(&[0, 4], &[2, 10]).unwrap(),
+            vec![vec![0], vec![4]]
+        );
         assert!(normalize_chunks(&[5], &[0]).is_err());
         assert!(normalize_chunks(&[5], &[1, 1]).is_err());
     }

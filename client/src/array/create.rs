@@ -9,11 +9,24 @@ use tessera_core::key::Tokenizer;
 use tessera_core::ops::RandomDist;
 use tessera_core::{Chunk, DType, Element, Error, Result, Scalar};
 
-fn source(group: &str, shape: &[usize], chunks: &[usize], dtype: DType, src: Source, token: Tokenizer) -> Result<Array> {
+fn source(
+    group: &str,
+    shape: &[usize],
+    chunks: &[usize],
+    dtype: DType,
+    src: Source,
+    token: Tokenizer,
+) -> Result<Array> {
     let grid = normalize_chunks(shape, chunks)?;
     let name = token.value(&shape).value(&grid).value(&dtype).finish();
     debug_assert!(name.starts_with(group));
-    Ok(Array::from_node(Node { name, shape: shape.to_vec(), chunks: grid, dtype, kind: NodeKind::Source(src) }))
+    Ok(Array::from_node(Node {
+        name,
+        shape: shape.to_vec(),
+        chunks: grid,
+        dtype,
+        kind: NodeKind::Source(src),
+    }))
 }
 
 /// An array of `shape` filled with `value`, in blocks of `chunks`.
@@ -22,7 +35,14 @@ pub fn full<T: Element>(shape: &[usize], chunks: &[usize], value: T) -> Array {
 }
 
 fn full_scalar(shape: &[usize], chunks: &[usize], v: Scalar) -> Array {
-    Array::from_result(source("full", shape, chunks, v.dtype(), Source::Full(v), Tokenizer::new("full").value(&v)))
+    Array::from_result(source(
+        "full",
+        shape,
+        chunks,
+        v.dtype(),
+        Source::Full(v),
+        Tokenizer::new("full").value(&v),
+    ))
 }
 
 /// An array of zeros.
@@ -49,7 +69,14 @@ pub fn arange<T: Element>(start: f64, stop: f64, step: f64, chunk: usize) -> Arr
         }
         let len = ((stop - start) / step).ceil().max(0.0) as usize;
         let token = Tokenizer::new("arange").value(&(start, step));
-        source("arange", &[len], &[chunk], T::DTYPE, Source::Arange { start, step }, token)
+        source(
+            "arange",
+            &[len],
+            &[chunk],
+            T::DTYPE,
+            Source::Arange { start, step },
+            token,
+        )
     })())
 }
 
@@ -59,7 +86,13 @@ pub fn random<T: Element>(shape: &[usize], chunks: &[usize], seed: u64) -> Array
 }
 
 /// Seeded uniform random floats in `[low, high)` (`T` is `f64` or `f32`).
-pub fn random_range<T: Element>(low: f64, high: f64, shape: &[usize], chunks: &[usize], seed: u64) -> Array {
+pub fn random_range<T: Element>(
+    low: f64,
+    high: f64,
+    shape: &[usize],
+    chunks: &[usize],
+    seed: u64,
+) -> Array {
     Array::from_result((|| {
         if !T::DTYPE.is_float() {
             return Err(Error::dtype(format!(
@@ -67,30 +100,57 @@ pub fn random_range<T: Element>(low: f64, high: f64, shape: &[usize], chunks: &[
                 T::DTYPE
             )));
         }
-        if !(low < high) || !low.is_finite() || !high.is_finite() {
-            return Err(Error::other(format!("random needs finite low < high, got [{low}, {high})")));
+        if !low.is_finite() || !high.is_finite() || low >= high {
+            return Err(Error::other(format!(
+                "random needs finite low < high, got [{low}, {high})"
+            )));
         }
         let dist = RandomDist::Uniform { low, high };
         let token = Tokenizer::new("random").u64(seed).value(&dist);
-        source("random", shape, chunks, T::DTYPE, Source::Random { seed, dist }, token)
+        source(
+            "random",
+            shape,
+            chunks,
+            T::DTYPE,
+            Source::Random { seed, dist },
+            token,
+        )
     })())
 }
 
 /// Seeded uniform random integers in `[low, high)` (`T` is `i64` or `i32`).
-pub fn randint<T: Element>(low: i64, high: i64, shape: &[usize], chunks: &[usize], seed: u64) -> Array {
+pub fn randint<T: Element>(
+    low: i64,
+    high: i64,
+    shape: &[usize],
+    chunks: &[usize],
+    seed: u64,
+) -> Array {
     Array::from_result((|| {
         if !T::DTYPE.is_int() {
-            return Err(Error::dtype(format!("randint draws integers; {} is not an integer dtype", T::DTYPE)));
+            return Err(Error::dtype(format!(
+                "randint draws integers; {} is not an integer dtype",
+                T::DTYPE
+            )));
         }
         if low >= high {
-            return Err(Error::other(format!("randint needs low < high, got [{low}, {high})")));
+            return Err(Error::other(format!(
+                "randint needs low < high, got [{low}, {high})"
+            )));
         }
         if T::DTYPE == DType::I32 && (low < i32::MIN as i64 || high - 1 > i32::MAX as i64) {
             return Err(Error::dtype(format!("[{low}, {high}) does not fit int32")));
         }
         let dist = RandomDist::Integers { low, high };
         let token = Tokenizer::new("randint").u64(seed).value(&dist);
-        source("randint", shape, chunks, T::DTYPE, Source::Random { seed, dist }, token)
+        source(
+            "randint",
+            shape,
+            chunks,
+            T::DTYPE,
+            Source::Random { seed, dist },
+            token,
+        )
     })())
 }
 
@@ -107,7 +167,10 @@ where
         let data = data.view().into_dyn();
         let shape = data.shape().to_vec();
         let grid = normalize_chunks(&shape, chunks)?;
-        let mut tokenizer = Tokenizer::new("array").value(&shape).value(&grid).value(&T::DTYPE);
+        let mut tokenizer = Tokenizer::new("array")
+            .value(&shape)
+            .value(&grid)
+            .value(&T::DTYPE);
         let mut pieces = Vec::new();
         for index in grid_indices(&grid_counts(&grid)) {
             let starts: Vec<usize> = index
@@ -119,9 +182,17 @@ where
             let info: Vec<SliceInfoElem> = starts
                 .iter()
                 .zip(&cshape)
-                .map(|(&s, &l)| SliceInfoElem::Slice { start: s as isize, end: Some((s + l) as isize), step: 1 })
+                .map(|(&s, &l)| SliceInfoElem::Slice {
+                    start: s as isize,
+                    end: Some((s + l) as isize),
+                    step: 1,
+                })
                 .collect();
-            let block = data.slice(info.as_slice()).to_owned().into_dimensionality::<IxDyn>().expect("dyn");
+            let block = data
+                .slice(info.as_slice())
+                .to_owned()
+                .into_dimensionality::<IxDyn>()
+                .expect("dyn");
             let chunk = Chunk::from_ndarray(block);
             for buffer in chunk.values().to_data().buffers() {
                 tokenizer = tokenizer.bytes(buffer.as_slice());
@@ -129,6 +200,12 @@ where
             pieces.push(chunk);
         }
         let name = tokenizer.finish();
-        Ok(Array::from_node(Node { name, shape, chunks: grid, dtype: T::DTYPE, kind: NodeKind::Literal(pieces) }))
+        Ok(Array::from_node(Node {
+            name,
+            shape,
+            chunks: grid,
+            dtype: T::DTYPE,
+            kind: NodeKind::Literal(pieces),
+        }))
     })())
 }

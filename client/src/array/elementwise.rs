@@ -47,7 +47,11 @@ pub fn broadcast_shapes(shapes: &[&[usize]]) -> Result<Vec<usize>> {
             } else if d != 1 && d != *o {
                 return Err(Error::shape(format!(
                     "operands could not be broadcast together with shapes {}",
-                    shapes.iter().map(|s| format!("{s:?}")).collect::<Vec<_>>().join(" ")
+                    shapes
+                        .iter()
+                        .map(|s| format!("{s:?}"))
+                        .collect::<Vec<_>>()
+                        .join(" ")
                 )));
             }
         }
@@ -81,18 +85,31 @@ fn binary_dtypes(op: BinaryOp, compute: DType) -> Result<(DType, DType)> {
         }
         _ => compute,
     };
-    let result = if op.is_comparison() { DType::Bool } else { compute };
+    let result = if op.is_comparison() {
+        DType::Bool
+    } else {
+        compute
+    };
     Ok((compute, result))
 }
 
 fn cast_to(expr: Expr, from: DType, to: DType) -> Expr {
-    if from == to { expr } else { Expr::Cast(to, Box::new(expr)) }
+    if from == to {
+        expr
+    } else {
+        Expr::Cast(to, Box::new(expr))
+    }
 }
 
 fn weak_scalar(s: Scalar, array: DType) -> Result<DType> {
     let ct = s.weak_result(array);
-    if ct == DType::I32 && let Scalar::I64(v) = s && i32::try_from(v).is_err() {
-        return Err(Error::dtype(format!("Python integer {v} out of bounds for int32")));
+    if ct == DType::I32
+        && let Scalar::I64(v) = s
+        && i32::try_from(v).is_err()
+    {
+        return Err(Error::dtype(format!(
+            "Python integer {v} out of bounds for int32"
+        )));
     }
     Ok(ct)
 }
@@ -116,11 +133,24 @@ fn elementwise(group: &str, expr: Expr, inputs: &[Arc<Node>], dtype: DType) -> R
     for n in inputs {
         let pad = ndim - n.shape.len();
         let target: Vec<Vec<usize>> = (0..n.shape.len())
-            .map(|a| if n.shape[a] == shape[a + pad] { grid[a + pad].clone() } else { n.chunks[a].clone() })
+            .map(|a| {
+                if n.shape[a] == shape[a + pad] {
+                    grid[a + pad].clone()
+                } else {
+                    n.chunks[a].clone()
+                }
+            })
             .collect();
-        aligned.push(if target == n.chunks { n.clone() } else { rechunk_node(n, target)? });
+        aligned.push(if target == n.chunks {
+            n.clone()
+        } else {
+            rechunk_node(n, target)?
+        });
     }
-    let mut token = Tokenizer::new(group).value(&expr).value(&shape).value(&grid);
+    let mut token = Tokenizer::new(group)
+        .value(&expr)
+        .value(&shape)
+        .value(&grid);
     for n in &aligned {
         token = token.str(&n.name);
     }
@@ -129,7 +159,10 @@ fn elementwise(group: &str, expr: Expr, inputs: &[Arc<Node>], dtype: DType) -> R
         shape,
         chunks: grid,
         dtype,
-        kind: NodeKind::Elementwise { expr, inputs: aligned },
+        kind: NodeKind::Elementwise {
+            expr,
+            inputs: aligned,
+        },
     }))
 }
 
@@ -162,7 +195,11 @@ impl Array {
         let (ct, rt) = binary_dtypes(op, weak_scalar(s, node.dtype)?)?;
         let a = Box::new(cast_to(Expr::Input(0), node.dtype, ct));
         let b = Box::new(Expr::Scalar(s.cast(ct)));
-        let expr = if scalar_left { Expr::Binary(op, b, a) } else { Expr::Binary(op, a, b) };
+        let expr = if scalar_left {
+            Expr::Binary(op, b, a)
+        } else {
+            Expr::Binary(op, a, b)
+        };
         elementwise(op_group(op), expr, std::slice::from_ref(node), rt)
     }
 
@@ -205,7 +242,10 @@ impl Array {
                 ));
             }
             UnaryOp::Not if node.dtype != DType::Bool => {
-                return Err(Error::dtype(format!("logical not needs bool, got {}", node.dtype)));
+                return Err(Error::dtype(format!(
+                    "logical not needs bool, got {}",
+                    node.dtype
+                )));
             }
             UnaryOp::Neg => (node.dtype, "neg"),
             UnaryOp::Abs => (node.dtype, "abs"),
@@ -350,7 +390,11 @@ mod tests {
         // The error survives further operations.
         assert!((&c * 2.0).sum().check().is_err());
         assert!((-&ones::<bool>(&[2], &[1])).check().is_err());
-        assert!((&ones::<bool>(&[2], &[1]) - &ones::<bool>(&[2], &[1])).check().is_err());
+        assert!(
+            (&ones::<bool>(&[2], &[1]) - &ones::<bool>(&[2], &[1]))
+                .check()
+                .is_err()
+        );
         assert!(random::<i32>(&[2], &[1], 0).check().is_err());
     }
 
@@ -376,7 +420,10 @@ mod tests {
         assert_eq!(x.name().unwrap(), y.name().unwrap());
         let z = (&a + &a).mean_axis(0);
         assert_ne!(x.name().unwrap(), z.name().unwrap());
-        assert_ne!(zeros::<f64>(&[2], &[1]).name().unwrap(), ones::<f64>(&[2], &[1]).name().unwrap());
+        assert_ne!(
+            zeros::<f64>(&[2], &[1]).name().unwrap(),
+            ones::<f64>(&[2], &[1]).name().unwrap()
+        );
     }
 
     #[test]

@@ -22,9 +22,17 @@ pub(crate) struct Lowered {
 
 /// Lower the expression rooted at `root`.
 pub(crate) fn lower(root: &Arc<Node>) -> Lowered {
-    let mut l = Lowering { graph: TaskGraph::default(), literals: Vec::new(), seen: HashSet::new() };
+    let mut l = Lowering {
+        graph: TaskGraph::default(),
+        literals: Vec::new(),
+        seen: HashSet::new(),
+    };
     l.node(root);
-    Lowered { graph: l.graph, outputs: chunk_keys(root), literals: l.literals }
+    Lowered {
+        graph: l.graph,
+        outputs: chunk_keys(root),
+        literals: l.literals,
+    }
 }
 
 /// Keys of a node's chunks in C order.
@@ -47,7 +55,9 @@ fn nbytes(node: &Node, shape: &[usize]) -> u64 {
 
 impl Lowering {
     fn push(&mut self, key: TaskKey, op: &Op, inputs: Vec<TaskKey>, nbytes_hint: u64) {
-        self.graph.tasks.push(Task::new(key, op, inputs, nbytes_hint));
+        self.graph
+            .tasks
+            .push(Task::new(key, op, inputs, nbytes_hint));
     }
 
     fn node(&mut self, node: &Arc<Node>) {
@@ -61,7 +71,10 @@ impl Lowering {
                 for ix in &indices {
                     let shape = chunk_shape(&node.chunks, ix);
                     let op = match src {
-                        Source::Full(v) => Op::Full { shape: shape.clone(), value: *v },
+                        Source::Full(v) => Op::Full {
+                            shape: shape.clone(),
+                            value: *v,
+                        },
                         Source::Arange { start, step } => Op::Arange {
                             start: start + offsets(&node.chunks[0])[ix[0]] as f64 * step,
                             step: *step,
@@ -76,12 +89,18 @@ impl Lowering {
                             dtype: node.dtype,
                         },
                     };
-                    self.push(TaskKey::chunk(&node.name, ix), &op, vec![], nbytes(node, &shape));
+                    self.push(
+                        TaskKey::chunk(&node.name, ix),
+                        &op,
+                        vec![],
+                        nbytes(node, &shape),
+                    );
                 }
             }
             NodeKind::Literal(chunks) => {
                 for (ix, chunk) in indices.iter().zip(chunks) {
-                    self.literals.push((TaskKey::chunk(&node.name, ix), chunk.clone()));
+                    self.literals
+                        .push((TaskKey::chunk(&node.name, ix), chunk.clone()));
                 }
             }
             NodeKind::Elementwise { expr, inputs } => {
@@ -95,14 +114,23 @@ impl Lowering {
                         .map(|n| {
                             let pad = ndim - n.shape.len();
                             let in_ix: Vec<usize> = (0..n.shape.len())
-                                .map(|a| if n.shape[a] == 1 && node.shape[a + pad] != 1 { 0 } else { ix[a + pad] })
+                                .map(|a| {
+                                    if n.shape[a] == 1 && node.shape[a + pad] != 1 {
+                                        0
+                                    } else {
+                                        ix[a + pad]
+                                    }
+                                })
                                 .collect();
                             TaskKey::chunk(&n.name, &in_ix)
                         })
                         .collect();
                     let shape = chunk_shape(&node.chunks, ix);
                     let hint = nbytes(node, &shape);
-                    let op = Op::Elementwise { expr: expr.clone(), shape };
+                    let op = Op::Elementwise {
+                        expr: expr.clone(),
+                        shape,
+                    };
                     self.push(TaskKey::chunk(&node.name, ix), &op, keys, hint);
                 }
             }
@@ -115,10 +143,20 @@ impl Lowering {
                         in_ix[a] = ix[k];
                     }
                     let hint = nbytes(node, &chunk_shape(&node.chunks, ix));
-                    self.push(TaskKey::chunk(&node.name, ix), &op, vec![TaskKey::chunk(&input.name, &in_ix)], hint);
+                    self.push(
+                        TaskKey::chunk(&node.name, ix),
+                        &op,
+                        vec![TaskKey::chunk(&input.name, &in_ix)],
+                        hint,
+                    );
                 }
             }
-            NodeKind::Reduce { input, reduction, axes, split_every } => {
+            NodeKind::Reduce {
+                input,
+                reduction,
+                axes,
+                split_every,
+            } => {
                 self.node(input);
                 self.reduce(node, input, *reduction, axes, *split_every);
             }
@@ -128,16 +166,32 @@ impl Lowering {
                     let (keys, pieces) = rechunk_pieces(input, &node.chunks, ix);
                     let shape = chunk_shape(&node.chunks, ix);
                     let hint = nbytes(node, &shape);
-                    let op = Op::Assemble { shape, dtype: node.dtype, pieces };
+                    let op = Op::Assemble {
+                        shape,
+                        dtype: node.dtype,
+                        pieces,
+                    };
                     self.push(TaskKey::chunk(&node.name, ix), &op, keys, hint);
                 }
             }
-            NodeKind::MapBlocks { input, kernel, args } => {
+            NodeKind::MapBlocks {
+                input,
+                kernel,
+                args,
+            } => {
                 self.node(input);
-                let op = Op::Kernel { name: kernel.clone(), args: args.clone() };
+                let op = Op::Kernel {
+                    name: kernel.clone(),
+                    args: args.clone(),
+                };
                 for ix in &indices {
                     let hint = nbytes(node, &chunk_shape(&node.chunks, ix));
-                    self.push(TaskKey::chunk(&node.name, ix), &op, vec![TaskKey::chunk(&input.name, ix)], hint);
+                    self.push(
+                        TaskKey::chunk(&node.name, ix),
+                        &op,
+                        vec![TaskKey::chunk(&input.name, ix)],
+                        hint,
+                    );
                 }
             }
             NodeKind::Persisted { .. } => {
@@ -146,15 +200,34 @@ impl Lowering {
         }
     }
 
-    fn reduce(&mut self, node: &Node, input: &Node, reduction: Reduction, axes: &[usize], split_every: usize) {
+    fn reduce(
+        &mut self,
+        node: &Node,
+        input: &Node,
+        reduction: Reduction,
+        axes: &[usize],
+        split_every: usize,
+    ) {
         let in_counts = grid_counts(&input.chunks);
-        let partial_name = Tokenizer::new(&format!("{}-partial", reduction.name())).str(&node.name).finish();
-        let partial_op = Op::ReducePartial { reduction, axes: axes.to_vec() };
+        let partial_name = Tokenizer::new(&format!("{}-partial", reduction.name()))
+            .str(&node.name)
+            .finish();
+        let partial_op = Op::ReducePartial {
+            reduction,
+            axes: axes.to_vec(),
+        };
         let state_bytes = |shape: &[usize]| {
-            let kept: usize = shape.iter().enumerate().filter(|(a, _)| !axes.contains(a)).map(|(_, &d)| d).product();
+            let kept: usize = shape
+                .iter()
+                .enumerate()
+                .filter(|(a, _)| !axes.contains(a))
+                .map(|(_, &d)| d)
+                .product();
             (kept * reduction.state_len() * reduction.state_dtype(input.dtype).itemsize()) as u64
         };
-        let kept_axes: Vec<usize> = (0..input.shape.len()).filter(|a| !axes.contains(a)).collect();
+        let kept_axes: Vec<usize> = (0..input.shape.len())
+            .filter(|a| !axes.contains(a))
+            .collect();
         let reduced_counts: Vec<usize> = axes.iter().map(|&a| in_counts[a]).collect();
         let out_counts = grid_counts(&node.chunks);
         for out_ix in grid_indices(&out_counts) {
@@ -170,7 +243,12 @@ impl Lowering {
                 }
                 let key = TaskKey::chunk(&partial_name, &in_ix);
                 let hint = state_bytes(&chunk_shape(&input.chunks, &in_ix));
-                self.push(key.clone(), &partial_op, vec![TaskKey::chunk(&input.name, &in_ix)], hint);
+                self.push(
+                    key.clone(),
+                    &partial_op,
+                    vec![TaskKey::chunk(&input.name, &in_ix)],
+                    hint,
+                );
                 level.push(key);
             }
             let hint = state_bytes(&chunk_shape(&input.chunks, &vec![0; input.shape.len()]));
@@ -190,12 +268,21 @@ impl Lowering {
                     let mut ix = out_ix.clone();
                     ix.push(g);
                     let key = TaskKey::chunk(&combine_name, &ix);
-                    self.push(key.clone(), &Op::ReduceCombine { reduction }, group.to_vec(), hint);
+                    self.push(
+                        key.clone(),
+                        &Op::ReduceCombine { reduction },
+                        group.to_vec(),
+                        hint,
+                    );
                     next.push(key);
                 }
                 level = next;
             }
-            let op = Op::ReduceFinalize { reduction, axes: axes.to_vec(), dtype: node.dtype };
+            let op = Op::ReduceFinalize {
+                reduction,
+                axes: axes.to_vec(),
+                dtype: node.dtype,
+            };
             let out_hint = nbytes(node, &chunk_shape(&node.chunks, &out_ix));
             self.push(TaskKey::chunk(&node.name, &out_ix), &op, level, out_hint);
         }
@@ -223,9 +310,19 @@ mod tests {
     #[test]
     fn deep_combine_trees_reduce_to_one_state() {
         let a = random::<f64>(&[100], &[1], 1);
-        let l = lower(a.try_reduce_split(Reduction::Sum, None, 2).unwrap().node().unwrap());
+        let l = lower(
+            a.try_reduce_split(Reduction::Sum, None, 2)
+                .unwrap()
+                .node()
+                .unwrap(),
+        );
         l.graph.validate(&|_| false).unwrap();
-        let finals: Vec<_> = l.graph.tasks.iter().filter(|t| l.outputs.contains(&t.key)).collect();
+        let finals: Vec<_> = l
+            .graph
+            .tasks
+            .iter()
+            .filter(|t| l.outputs.contains(&t.key))
+            .collect();
         assert_eq!(finals.len(), 1);
         assert_eq!(finals[0].inputs.len(), 1);
     }

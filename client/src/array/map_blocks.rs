@@ -21,13 +21,21 @@ impl Array {
                 "kernel name {kernel:?} must be non-empty and contain neither '-' nor ':'"
             )));
         }
-        let name = Tokenizer::new(kernel).str(&node.name).bytes(args).value(&dtype).finish();
+        let name = Tokenizer::new(kernel)
+            .str(&node.name)
+            .bytes(args)
+            .value(&dtype)
+            .finish();
         Ok(Array::from_node(Node {
             name,
             shape: node.shape.clone(),
             chunks: node.chunks.clone(),
             dtype,
-            kind: NodeKind::MapBlocks { input: node.clone(), kernel: kernel.to_string(), args: args.to_vec() },
+            kind: NodeKind::MapBlocks {
+                input: node.clone(),
+                kernel: kernel.to_string(),
+                args: args.to_vec(),
+            },
         }))
     }
 }

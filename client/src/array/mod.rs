@@ -6,12 +6,12 @@ mod create;
 mod elementwise;
 pub(crate) mod lower;
 mod map_blocks;
-mod reduce;
 mod rechunk;
+mod reduce;
 
 pub use chunks::ChunkGrid;
-pub use elementwise::{Operand, broadcast_shapes};
 pub use create::{arange, from_ndarray, full, ones, randint, random, random_range, zeros};
+pub use elementwise::{Operand, broadcast_shapes};
 
 use crate::client::KeyHold;
 use std::sync::Arc;
@@ -59,11 +59,18 @@ pub(crate) enum NodeKind {
     /// Same values, new chunk boundaries.
     Rechunk { input: Arc<Node> },
     /// A user kernel registered by name, applied to each chunk.
-    MapBlocks { input: Arc<Node>, kernel: String, args: Vec<u8> },
+    MapBlocks {
+        input: Arc<Node>,
+        kernel: String,
+        args: Vec<u8>,
+    },
     /// Results held by the cluster for a client. Both fields are owned, not read:
     /// the input keeps the lineage alive, and dropping the hold releases the keys.
     #[allow(dead_code)]
-    Persisted { input: Arc<Node>, hold: Arc<KeyHold> },
+    Persisted {
+        input: Arc<Node>,
+        hold: Arc<KeyHold>,
+    },
 }
 
 /// Creation kinds.
@@ -75,7 +82,9 @@ pub(crate) enum Source {
 
 impl Array {
     pub(crate) fn from_node(node: Node) -> Array {
-        Array { node: Ok(Arc::new(node)) }
+        Array {
+            node: Ok(Arc::new(node)),
+        }
     }
 
     pub(crate) fn from_result(r: Result<Array>) -> Array {
@@ -153,7 +162,11 @@ impl Array {
         let node = self.node()?;
         let n = node.shape.len();
         let mut seen = vec![false; n];
-        if axes.len() != n || axes.iter().any(|&a| a >= n || std::mem::replace(&mut seen[a], true)) {
+        if axes.len() != n
+            || axes
+                .iter()
+                .any(|&a| a >= n || std::mem::replace(&mut seen[a], true))
+        {
             return Err(Error::shape(format!(
                 "axes {axes:?} are not a permutation of the {n} axes of an array of shape {:?}",
                 node.shape
@@ -171,7 +184,10 @@ impl Array {
             shape: axes.iter().map(|&a| node.shape[a]).collect(),
             chunks: axes.iter().map(|&a| node.chunks[a].clone()).collect(),
             dtype: node.dtype,
-            kind: NodeKind::Transpose { input: node.clone(), axes: axes.to_vec() },
+            kind: NodeKind::Transpose {
+                input: node.clone(),
+                axes: axes.to_vec(),
+            },
         }))
     }
 }
@@ -187,7 +203,10 @@ impl std::fmt::Debug for Array {
                     n.name,
                     n.shape,
                     n.dtype,
-                    n.chunks.iter().map(|c| c.first().copied().unwrap_or(0)).collect::<Vec<_>>(),
+                    n.chunks
+                        .iter()
+                        .map(|c| c.first().copied().unwrap_or(0))
+                        .collect::<Vec<_>>(),
                     counts
                 )
             }

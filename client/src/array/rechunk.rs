@@ -14,13 +14,18 @@ pub(crate) fn rechunk_node(node: &Arc<Node>, grid: ChunkGrid) -> Result<Arc<Node
     if grid == node.chunks {
         return Ok(node.clone());
     }
-    let name = Tokenizer::new("rechunk").str(&node.name).value(&grid).finish();
+    let name = Tokenizer::new("rechunk")
+        .str(&node.name)
+        .value(&grid)
+        .finish();
     Ok(Arc::new(Node {
         name,
         shape: node.shape.clone(),
         chunks: grid,
         dtype: node.dtype,
-        kind: NodeKind::Rechunk { input: node.clone() },
+        kind: NodeKind::Rechunk {
+            input: node.clone(),
+        },
     }))
 }
 
@@ -41,7 +46,11 @@ impl Array {
 }
 
 /// For one output chunk, the input chunks it needs and the pieces to copy.
-pub(crate) fn rechunk_pieces(input: &Node, output_grid: &ChunkGrid, index: &[usize]) -> (Vec<TaskKey>, Vec<Piece>) {
+pub(crate) fn rechunk_pieces(
+    input: &Node,
+    output_grid: &ChunkGrid,
+    index: &[usize],
+) -> (Vec<TaskKey>, Vec<Piece>) {
     // Per axis: the (input chunk index, source range, destination offset) overlaps.
     let per_axis: Vec<Vec<(usize, std::ops::Range<usize>, usize)>> = (0..index.len())
         .map(|axis| {
@@ -63,12 +72,24 @@ pub(crate) fn rechunk_pieces(input: &Node, output_grid: &ChunkGrid, index: &[usi
     let mut pieces = Vec::new();
     let counts: Vec<usize> = per_axis.iter().map(|v| v.len()).collect();
     for combo in super::chunks::grid_indices(&counts) {
-        let in_index: Vec<usize> = combo.iter().enumerate().map(|(a, &k)| per_axis[a][k].0).collect();
+        let in_index: Vec<usize> = combo
+            .iter()
+            .enumerate()
+            .map(|(a, &k)| per_axis[a][k].0)
+            .collect();
         keys.push(TaskKey::chunk(&input.name, &in_index));
         pieces.push(Piece {
             input: keys.len() - 1,
-            source: combo.iter().enumerate().map(|(a, &k)| per_axis[a][k].1.clone()).collect(),
-            offset: combo.iter().enumerate().map(|(a, &k)| per_axis[a][k].2).collect(),
+            source: combo
+                .iter()
+                .enumerate()
+                .map(|(a, &k)| per_axis[a][k].1.clone())
+                .collect(),
+            offset: combo
+                .iter()
+                .enumerate()
+                .map(|(a, &k)| per_axis[a][k].2)
+                .collect(),
         });
     }
     (keys, pieces)

@@ -16,7 +16,12 @@ impl Array {
     }
 
     /// [`Array::try_reduce`] with an explicit fan-in for the combine tree (at least 2).
-    pub fn try_reduce_split(&self, reduction: Reduction, axes: Option<&[usize]>, split_every: usize) -> Result<Array> {
+    pub fn try_reduce_split(
+        &self,
+        reduction: Reduction,
+        axes: Option<&[usize]>,
+        split_every: usize,
+    ) -> Result<Array> {
         let node = self.node()?;
         let ndim = node.shape.len();
         let axes: Vec<usize> = match axes {
@@ -36,9 +41,13 @@ impl Array {
             }
         }
         if split_every < 2 {
-            return Err(Error::other(format!("split_every must be at least 2, got {split_every}")));
+            return Err(Error::other(format!(
+                "split_every must be at least 2, got {split_every}"
+            )));
         }
-        if matches!(reduction, Reduction::Min | Reduction::Max) && axes.iter().any(|&a| node.shape[a] == 0) {
+        if matches!(reduction, Reduction::Min | Reduction::Max)
+            && axes.iter().any(|&a| node.shape[a] == 0)
+        {
             return Err(Error::shape(format!(
                 "zero-size array to reduction operation {} which has no identity (shape {:?}, axes {axes:?})",
                 reduction.name(),
@@ -59,7 +68,12 @@ impl Array {
             shape: keep.iter().map(|&a| node.shape[a]).collect(),
             chunks: keep.iter().map(|&a| node.chunks[a].clone()).collect(),
             dtype: reduction.result_dtype(node.dtype),
-            kind: NodeKind::Reduce { input: node.clone(), reduction, axes: sorted, split_every },
+            kind: NodeKind::Reduce {
+                input: node.clone(),
+                reduction,
+                axes: sorted,
+                split_every,
+            },
         }))
     }
 
@@ -137,7 +151,13 @@ mod tests {
         assert_eq!(a.sum_axis(1).shape().unwrap(), &[6]);
         assert_eq!(a.mean().shape().unwrap(), &[] as &[usize]);
         assert_eq!(a.mean().dtype().unwrap(), DType::F32);
-        assert!(a.sum_axis(2).check().unwrap_err().to_string().contains("out of bounds"));
+        assert!(
+            a.sum_axis(2)
+                .check()
+                .unwrap_err()
+                .to_string()
+                .contains("out of bounds")
+        );
         assert!(zeros::<f64>(&[0, 3], &[1, 1]).max_axis(0).check().is_err());
         assert!(zeros::<f64>(&[0, 3], &[1, 1]).max_axis(1).check().is_ok());
         assert_eq!(zeros::<i32>(&[3], &[1]).sum().dtype().unwrap(), DType::I64);

@@ -23,6 +23,12 @@ pub fn max_abs_diff(a: &ndarray::ArrayD<f64>, b: &ndarray::ArrayD<f64>) -> f64 {
     assert_eq!(a.shape(), b.shape(), "shapes differ");
     a.iter()
         .zip(b.iter())
-        .map(|(x, y)| if x.is_nan() && y.is_nan() { 0.0 } else { (x - y).abs() })
+        .map(|(x, y)| {
+            if x.is_nan() && y.is_nan() {
+                0.0
+            } else {
+                (x - y).abs()
+            }
+        })
         .fold(0.0, f64::max)
 }

@@ -43,7 +43,8 @@ pub(crate) fn pairwise<T: Copy>(xs: &[T], f: &impl Fn(T) -> f64) -> f64 {
                 acc[k] += f(c[k]);
             }
         }
-        let mut s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+        let mut s =
+            ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
         for &x in chunks.remainder() {
             s += f(x);
         }
@@ -164,7 +165,11 @@ impl<T: Cast + Copy + Send + Sync> Acc for ProdI<T> {
 /// Element count stored in a min/max state of the input dtype (saturating; for bool
 /// it is `true` when non-empty). Only "zero or not" matters when reading it back.
 fn count_to<T: Cast>(n: u64) -> T {
-    if n == 0 { T::from_f64(0.0) } else { T::from_f64((n as f64).min(i32::MAX as f64)) }
+    if n == 0 {
+        T::from_f64(0.0)
+    } else {
+        T::from_f64((n as f64).min(i32::MAX as f64))
+    }
 }
 
 fn count_from<T: Cast>(v: T) -> u64 {
@@ -198,18 +203,29 @@ impl<T: DynElement, const MAX: bool> Acc for MinMax<T, MAX> {
     type Out = T;
     const K: usize = 2;
     fn empty() -> Self {
-        MinMax { n: 0, v: T::default() }
+        MinMax {
+            n: 0,
+            v: T::default(),
+        }
     }
     #[inline(always)]
     fn push(&mut self, x: T) {
-        self.v = if self.n == 0 { x } else { Self::pick(self.v, x) };
+        self.v = if self.n == 0 {
+            x
+        } else {
+            Self::pick(self.v, x)
+        };
         self.n += 1;
     }
     fn merge(&mut self, o: &Self) {
         if o.n == 0 {
             return;
         }
-        self.v = if self.n == 0 { o.v } else { Self::pick(self.v, o.v) };
+        self.v = if self.n == 0 {
+            o.v
+        } else {
+            Self::pick(self.v, o.v)
+        };
         self.n = self.n.saturating_add(o.n);
     }
     fn fold_slice(xs: &[T]) -> Self {
@@ -225,7 +241,10 @@ impl<T: DynElement, const MAX: bool> Acc for MinMax<T, MAX> {
         if j == 0 { count_to(self.n) } else { self.v }
     }
     fn from_components(get: impl Fn(usize) -> T) -> Self {
-        MinMax { n: count_from(get(0)), v: get(1) }
+        MinMax {
+            n: count_from(get(0)),
+            v: get(1),
+        }
     }
 }
 
@@ -242,7 +261,11 @@ impl<T: Cast + Copy + Send + Sync> Acc for MeanAcc<T> {
     type Out = f64;
     const K: usize = 2;
     fn empty() -> Self {
-        MeanAcc { n: 0.0, sum: 0.0, _t: Default::default() }
+        MeanAcc {
+            n: 0.0,
+            sum: 0.0,
+            _t: Default::default(),
+        }
     }
     #[inline(always)]
     fn push(&mut self, x: T) {
@@ -254,13 +277,21 @@ impl<T: Cast + Copy + Send + Sync> Acc for MeanAcc<T> {
         self.sum += o.sum;
     }
     fn fold_slice(xs: &[T]) -> Self {
-        MeanAcc { n: xs.len() as f64, sum: pairwise(xs, &|x: T| x.to_f64()), _t: Default::default() }
+        MeanAcc {
+            n: xs.len() as f64,
+            sum: pairwise(xs, &|x: T| x.to_f64()),
+            _t: Default::default(),
+        }
     }
     fn component(&self, j: usize) -> f64 {
         if j == 0 { self.n } else { self.sum }
     }
     fn from_components(get: impl Fn(usize) -> f64) -> Self {
-        MeanAcc { n: get(0), sum: get(1), _t: Default::default() }
+        MeanAcc {
+            n: get(0),
+            sum: get(1),
+            _t: Default::default(),
+        }
     }
 }
 
@@ -278,7 +309,12 @@ impl<T: Cast + Copy + Send + Sync> Acc for VarAcc<T> {
     type Out = f64;
     const K: usize = 3;
     fn empty() -> Self {
-        VarAcc { n: 0.0, mean: 0.0, m2: 0.0, _t: Default::default() }
+        VarAcc {
+            n: 0.0,
+            mean: 0.0,
+            m2: 0.0,
+            _t: Default::default(),
+        }
     }
     #[inline(always)]
     fn push(&mut self, x: T) {
@@ -315,13 +351,23 @@ impl<T: Cast + Copy + Send + Sync> Acc for VarAcc<T> {
             let d = x.to_f64() - mean;
             d * d
         });
-        VarAcc { n, mean, m2, _t: Default::default() }
+        VarAcc {
+            n,
+            mean,
+            m2,
+            _t: Default::default(),
+        }
     }
     fn component(&self, j: usize) -> f64 {
         [self.n, self.mean, self.m2][j.min(2)]
     }
     fn from_components(get: impl Fn(usize) -> f64) -> Self {
-        VarAcc { n: get(0), mean: get(1), m2: get(2), _t: Default::default() }
+        VarAcc {
+            n: get(0),
+            mean: get(1),
+            m2: get(2),
+            _t: Default::default(),
+        }
     }
 }
 
@@ -372,7 +418,10 @@ fn reduce_axis<I: Copy, A: Acc>(
         && let Some(flat) = src.as_slice()
     {
         // Trailing axis of a C-ordered array: lanes are consecutive runs of the buffer.
-        let states: Vec<A> = flat.chunks_exact(len).map(|run| lane(ArrayView1::from(run))).collect();
+        let states: Vec<A> = flat
+            .chunks_exact(len)
+            .map(|run| lane(ArrayView1::from(run)))
+            .collect();
         return ArrayD::from_shape_vec(IxDyn(&out_shape), states).expect("one state per lane");
     }
     let inner: usize = src.shape()[axis + 1..].iter().product();
@@ -399,8 +448,13 @@ fn reduce_axis<I: Copy, A: Acc>(
 /// Reduce the axes of `x` flagged in `reduced` (one flag per axis). Returns the states in
 /// C order over the kept axes (the result has `x`'s shape with reduced axes dropped).
 pub(crate) fn reduce<A: Acc>(x: ArrayViewD<'_, A::In>, reduced: &[bool]) -> ArrayD<A> {
-    let kept: Vec<usize> =
-        x.shape().iter().zip(reduced).filter(|(_, r)| !**r).map(|(&d, _)| d).collect();
+    let kept: Vec<usize> = x
+        .shape()
+        .iter()
+        .zip(reduced)
+        .filter(|(_, r)| !**r)
+        .map(|(&d, _)| d)
+        .collect();
     if x.is_empty() {
         return ArrayD::from_elem(IxDyn(&kept), A::empty());
     }
@@ -418,8 +472,16 @@ pub(crate) fn reduce<A: Acc>(x: ArrayViewD<'_, A::In>, reduced: &[bool]) -> Arra
     }
     let merged: Vec<usize> = dims.iter().map(|&(d, _)| d).collect();
     let x = x.as_standard_layout();
-    let x = x.view().into_shape_with_order(IxDyn(&merged)).expect("same element count, C order");
-    let mut axes: Vec<usize> = dims.iter().enumerate().filter(|(_, d)| d.1).map(|(i, _)| i).collect();
+    let x = x
+        .view()
+        .into_shape_with_order(IxDyn(&merged))
+        .expect("same element count, C order");
+    let mut axes: Vec<usize> = dims
+        .iter()
+        .enumerate()
+        .filter(|(_, d)| d.1)
+        .map(|(i, _)| i)
+        .collect();
     let states = match axes.pop() {
         None => x.mapv(|v| {
             let mut s = A::empty();
@@ -429,7 +491,12 @@ pub(crate) fn reduce<A: Acc>(x: ArrayViewD<'_, A::In>, reduced: &[bool]) -> Arra
         Some(last) => {
             let mut states = reduce_axis(x, last, |s: &mut A, v| s.push(*v), fold_lane::<A>);
             while let Some(ax) = axes.pop() {
-                states = reduce_axis(states.view(), ax, |s: &mut A, o| s.merge(o), merge_lane::<A>);
+                states = reduce_axis(
+                    states.view(),
+                    ax,
+                    |s: &mut A, o| s.merge(o),
+                    merge_lane::<A>,
+                );
             }
             states
         }
@@ -439,7 +506,9 @@ pub(crate) fn reduce<A: Acc>(x: ArrayViewD<'_, A::In>, reduced: &[bool]) -> Arra
     } else {
         states.as_standard_layout().into_owned()
     };
-    states.into_shape_with_order(IxDyn(&kept)).expect("kept axes hold the same element count")
+    states
+        .into_shape_with_order(IxDyn(&kept))
+        .expect("kept axes hold the same element count")
 }
 
 #[cfg(test)]
@@ -486,7 +555,9 @@ mod tests {
     fn welford_chan_and_two_pass_agree_with_exact() {
         // Exact reference: shift by the offset (exact here), then compensated two-pass.
         let off = 1e6;
-        let xs: Vec<f64> = (0..100_000).map(|i| off + (i as f64 * 0.37).sin()).collect();
+        let xs: Vec<f64> = (0..100_000)
+            .map(|i| off + (i as f64 * 0.37).sin())
+            .collect();
         let kahan = |it: &mut dyn Iterator<Item = f64>| {
             let (mut s, mut c) = (0.0f64, 0.0f64);
             for x in it {
@@ -509,8 +580,16 @@ mod tests {
             }
             parts.merge(&p);
         }
-        assert!((whole.m2 - exact).abs() <= 1e-10 * exact, "{} vs {exact}", whole.m2);
-        assert!((parts.m2 - exact).abs() <= 1e-10 * exact, "{} vs {exact}", parts.m2);
+        assert!(
+            (whole.m2 - exact).abs() <= 1e-10 * exact,
+            "{} vs {exact}",
+            whole.m2
+        );
+        assert!(
+            (parts.m2 - exact).abs() <= 1e-10 * exact,
+            "{} vs {exact}",
+            parts.m2
+        );
         assert!((parts.mean - (off + my)).abs() <= 1e-15 * off);
     }
 }

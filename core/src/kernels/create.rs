@@ -61,7 +61,12 @@ fn splitmix64(state: &mut u64) -> u64 {
 pub fn stream_rng(seed: u64, stream: u64) -> Xoshiro256PlusPlus {
     let mut a = seed;
     let mut b = stream ^ 0x6A09_E667_F3BC_C909;
-    let words = [splitmix64(&mut a), splitmix64(&mut a), splitmix64(&mut b), splitmix64(&mut b)];
+    let words = [
+        splitmix64(&mut a),
+        splitmix64(&mut a),
+        splitmix64(&mut b),
+        splitmix64(&mut b),
+    ];
     let mut bytes = [0u8; 32];
     for (dst, w) in bytes.chunks_exact_mut(8).zip(words) {
         dst.copy_from_slice(&w.to_le_bytes());
@@ -97,7 +102,13 @@ fn bounded(rng: &mut Xoshiro256PlusPlus, range: u64) -> u64 {
 /// (bounds must be finite; `low > high` is allowed as in NumPy and gives `(high, low]`).
 /// `Integers{low, high}` gives `int32` or `int64` in `[low, high)`, which must be non-empty
 /// and, for `int32`, within its range.
-pub(crate) fn random(seed: u64, stream: u64, shape: &[usize], dist: RandomDist, dtype: DType) -> Result<Chunk> {
+pub(crate) fn random(
+    seed: u64,
+    stream: u64,
+    shape: &[usize],
+    dist: RandomDist,
+    dtype: DType,
+) -> Result<Chunk> {
     let n = checked_len(shape)?;
     let mut rng = stream_rng(seed, stream);
     match (dist, dtype) {
@@ -127,7 +138,8 @@ pub(crate) fn random(seed: u64, stream: u64, shape: &[usize], dist: RandomDist, 
             from_vec(shape, v)
         }
         (RandomDist::Integers { low, high }, DType::I64 | DType::I32) => {
-            let fits = dtype == DType::I64 || (low >= i32::MIN as i64 && high <= i32::MAX as i64 + 1);
+            let fits =
+                dtype == DType::I64 || (low >= i32::MIN as i64 && high <= i32::MAX as i64 + 1);
             if high <= low || !fits {
                 return Err(bad_bounds(dist, dtype));
             }
@@ -147,7 +159,9 @@ pub(crate) fn random(seed: u64, stream: u64, shape: &[usize], dist: RandomDist, 
 }
 
 fn bad_bounds(dist: RandomDist, dtype: DType) -> Error {
-    Error::other(format!("random: bounds of {dist:?} are not a usable range for {dtype}"))
+    Error::other(format!(
+        "random: bounds of {dist:?} are not a usable range for {dtype}"
+    ))
 }
 
 #[cfg(test)]
@@ -157,16 +171,37 @@ mod tests {
     #[test]
     fn full_and_arange() {
         let f = full(&[2, 3], Scalar::I32(7)).unwrap();
-        assert_eq!(f.to_ndarray::<i32>().unwrap(), ArrayD::from_elem(IxDyn(&[2, 3]), 7));
+        assert_eq!(
+            f.to_ndarray::<i32>().unwrap(),
+            ArrayD::from_elem(IxDyn(&[2, 3]), 7)
+        );
         let b = full(&[5], Scalar::Bool(true)).unwrap();
-        assert_eq!(b.to_ndarray::<bool>().unwrap(), ArrayD::from_elem(IxDyn(&[5]), true));
-        assert_eq!(full(&[], Scalar::F32(1.5)).unwrap().to_ndarray::<f32>().unwrap()[[]], 1.5);
+        assert_eq!(
+            b.to_ndarray::<bool>().unwrap(),
+            ArrayD::from_elem(IxDyn(&[5]), true)
+        );
+        assert_eq!(
+            full(&[], Scalar::F32(1.5))
+                .unwrap()
+                .to_ndarray::<f32>()
+                .unwrap()[[]],
+            1.5
+        );
         let a = arange(1.0, 0.5, 4, DType::F64).unwrap();
-        assert_eq!(a.to_ndarray::<f64>().unwrap().into_raw_vec_and_offset().0, vec![1.0, 1.5, 2.0, 2.5]);
+        assert_eq!(
+            a.to_ndarray::<f64>().unwrap().into_raw_vec_and_offset().0,
+            vec![1.0, 1.5, 2.0, 2.5]
+        );
         let a = arange(-1.5, 0.75, 5, DType::I32).unwrap();
-        assert_eq!(a.to_ndarray::<i32>().unwrap().into_raw_vec_and_offset().0, vec![-1, 0, 0, 0, 1]);
+        assert_eq!(
+            a.to_ndarray::<i32>().unwrap().into_raw_vec_and_offset().0,
+            vec![-1, 0, 0, 0, 1]
+        );
         let a = arange(0.0, 1.0, 3, DType::Bool).unwrap();
-        assert_eq!(a.to_ndarray::<bool>().unwrap().into_raw_vec_and_offset().0, vec![false, true, true]);
+        assert_eq!(
+            a.to_ndarray::<bool>().unwrap().into_raw_vec_and_offset().0,
+            vec![false, true, true]
+        );
         assert_eq!(arange(0.0, 1.0, 0, DType::F32).unwrap().len(), 0);
     }
 
@@ -176,24 +211,45 @@ mod tests {
         assert!(full(&[1 << 41], Scalar::Bool(true)).is_err());
         assert!(full(&[0, usize::MAX, 3], Scalar::I64(0)).is_err());
         assert!(arange(0.0, 1.0, usize::MAX, DType::F64).is_err());
-        let u = RandomDist::Uniform { low: 0.0, high: 1.0 };
+        let u = RandomDist::Uniform {
+            low: 0.0,
+            high: 1.0,
+        };
         assert!(random(1, 2, &[1 << 40, 2], u, DType::F64).is_err());
     }
 
     #[test]
     fn random_is_deterministic_and_in_range() {
-        let u = RandomDist::Uniform { low: -2.0, high: 3.0 };
-        let a = random(42, 7, &[50, 40], u, DType::F64).unwrap().to_ndarray::<f64>().unwrap();
-        let b = random(42, 7, &[50, 40], u, DType::F64).unwrap().to_ndarray::<f64>().unwrap();
-        let c = random(42, 8, &[50, 40], u, DType::F64).unwrap().to_ndarray::<f64>().unwrap();
-        let d = random(43, 7, &[50, 40], u, DType::F64).unwrap().to_ndarray::<f64>().unwrap();
+        let u = RandomDist::Uniform {
+            low: -2.0,
+            high: 3.0,
+        };
+        let a = random(42, 7, &[50, 40], u, DType::F64)
+            .unwrap()
+            .to_ndarray::<f64>()
+            .unwrap();
+        let b = random(42, 7, &[50, 40], u, DType::F64)
+            .unwrap()
+            .to_ndarray::<f64>()
+            .unwrap();
+        let c = random(42, 8, &[50, 40], u, DType::F64)
+            .unwrap()
+            .to_ndarray::<f64>()
+            .unwrap();
+        let d = random(43, 7, &[50, 40], u, DType::F64)
+            .unwrap()
+            .to_ndarray::<f64>()
+            .unwrap();
         assert_eq!(a, b);
         assert_ne!(a, c);
         assert_ne!(a, d);
         assert!(a.iter().all(|&x| (-2.0..3.0).contains(&x)));
         let mean = a.mean().unwrap();
         assert!((mean - 0.5).abs() < 0.1, "mean {mean}");
-        let f = random(1, 0, &[1000], u, DType::F32).unwrap().to_ndarray::<f32>().unwrap();
+        let f = random(1, 0, &[1000], u, DType::F32)
+            .unwrap()
+            .to_ndarray::<f32>()
+            .unwrap();
         assert!(f.iter().all(|&x| (-2.0..3.0).contains(&x)));
         let ints = RandomDist::Integers { low: -3, high: 4 };
         for dtype in [DType::I32, DType::I64] {
@@ -204,10 +260,16 @@ mod tests {
                 assert!(x.contains(&v), "{v} never drawn");
             }
         }
-        let wide = RandomDist::Integers { low: i64::MIN, high: i64::MAX };
+        let wide = RandomDist::Integers {
+            low: i64::MIN,
+            high: i64::MAX,
+        };
         assert_eq!(random(9, 9, &[10], wide, DType::I64).unwrap().len(), 10);
         let one = RandomDist::Integers { low: 5, high: 6 };
-        let x = random(9, 9, &[10], one, DType::I32).unwrap().to_ndarray::<i32>().unwrap();
+        let x = random(9, 9, &[10], one, DType::I32)
+            .unwrap()
+            .to_ndarray::<i32>()
+            .unwrap();
         assert!(x.iter().all(|&v| v == 5));
     }
 
@@ -222,20 +284,43 @@ mod tests {
     fn random_values_are_pinned() {
         // These exact values are part of the contract: a chunk computed on another
         // machine or by another version must be identical. Change them never.
-        let u = RandomDist::Uniform { low: 0.0, high: 1.0 };
-        let v = random(0, 0, &[3], u, DType::F64).unwrap().to_ndarray::<f64>().unwrap();
+        let u = RandomDist::Uniform {
+            low: 0.0,
+            high: 1.0,
+        };
+        let v = random(0, 0, &[3], u, DType::F64)
+            .unwrap()
+            .to_ndarray::<f64>()
+            .unwrap();
         let got: Vec<u64> = v.iter().map(|x| x.to_bits()).collect();
         assert_eq!(got, PINNED_F64, "{v:?}");
-        let i = random(123, 4, &[4], RandomDist::Integers { low: 0, high: 1000 }, DType::I64).unwrap();
-        assert_eq!(i.to_ndarray::<i64>().unwrap().into_raw_vec_and_offset().0, PINNED_I64);
+        let i = random(
+            123,
+            4,
+            &[4],
+            RandomDist::Integers { low: 0, high: 1000 },
+            DType::I64,
+        )
+        .unwrap();
+        assert_eq!(
+            i.to_ndarray::<i64>().unwrap().into_raw_vec_and_offset().0,
+            PINNED_I64
+        );
     }
 
-    const PINNED_F64: [u64; 3] = [4599928625271291704, 4606487381532860284, 4604310307913112721];
+    const PINNED_F64: [u64; 3] = [
+        4599928625271291704,
+        4606487381532860284,
+        4604310307913112721,
+    ];
     const PINNED_I64: [i64; 4] = [372, 722, 951, 277];
 
     #[test]
     fn random_refuses_wrong_dtypes_and_bounds() {
-        let u = RandomDist::Uniform { low: 0.0, high: 1.0 };
+        let u = RandomDist::Uniform {
+            low: 0.0,
+            high: 1.0,
+        };
         let i = RandomDist::Integers { low: 0, high: 10 };
         for d in [DType::Bool, DType::I32, DType::I64] {
             let e = random(0, 0, &[2], u, d).unwrap_err();
@@ -244,13 +329,43 @@ mod tests {
         for d in [DType::Bool, DType::F32, DType::F64] {
             assert!(random(0, 0, &[2], i, d).is_err());
         }
-        assert!(random(0, 0, &[2], RandomDist::Integers { low: 3, high: 3 }, DType::I64).is_err());
-        assert!(random(0, 0, &[2], RandomDist::Integers { low: 0, high: 1 << 40 }, DType::I32).is_err());
-        let inf = RandomDist::Uniform { low: 0.0, high: f64::INFINITY };
+        assert!(
+            random(
+                0,
+                0,
+                &[2],
+                RandomDist::Integers { low: 3, high: 3 },
+                DType::I64
+            )
+            .is_err()
+        );
+        assert!(
+            random(
+                0,
+                0,
+                &[2],
+                RandomDist::Integers {
+                    low: 0,
+                    high: 1 << 40
+                },
+                DType::I32
+            )
+            .is_err()
+        );
+        let inf = RandomDist::Uniform {
+            low: 0.0,
+            high: f64::INFINITY,
+        };
         assert!(random(0, 0, &[2], inf, DType::F64).is_err());
-        let huge = RandomDist::Uniform { low: -1e300, high: 1e300 };
+        let huge = RandomDist::Uniform {
+            low: -1e300,
+            high: 1e300,
+        };
         assert!(random(0, 0, &[2], huge, DType::F32).is_err());
-        let nan = RandomDist::Uniform { low: f64::NAN, high: 1.0 };
+        let nan = RandomDist::Uniform {
+            low: f64::NAN,
+            high: 1.0,
+        };
         assert!(random(0, 0, &[2], nan, DType::F64).is_err());
     }
 }

@@ -411,6 +411,9 @@ mod tests {
         let big = DynArray::I64(array![1i64 << 32 | 5].into_dyn());
         assert_eq!(big.cast(DType::I32), DynArray::I32(array![5].into_dyn()));
         let b = DynArray::Bool(array![true, false].into_dyn());
-        assert_eq!(b.cast(DType::F32), DynArray::F32(array![1.0f32, 0.0].into_dyn()));
+        assert_eq!(
+            b.cast(DType::F32),
+            DynArray::F32(array![1.0f32, 0.0].into_dyn())
+        );
     }
 }

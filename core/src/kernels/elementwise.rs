@@ -28,7 +28,9 @@ pub(crate) fn elementwise(expr: &Expr, shape: &[usize], inputs: &[Chunk]) -> Res
             views.push(None);
             continue;
         }
-        let s = co_broadcast(chunk.shape(), shape).ok().filter(|s| s.as_slice() == shape);
+        let s = co_broadcast(chunk.shape(), shape)
+            .ok()
+            .filter(|s| s.as_slice() == shape);
         if s.is_none() {
             return Err(Error::shape(format!(
                 "elementwise input {i} of shape {:?} does not broadcast to the output shape {shape:?}",
@@ -147,21 +149,30 @@ mod tests {
         .unwrap();
         assert_eq!(out.to_ndarray::<f64>().unwrap(), &a + &b);
         let col = array![[1.0], [2.0]].into_dyn();
-        let out =
-            elementwise(&bin(BinaryOp::Mul, inp(0), inp(1)), &[2, 3], &[chunk(col.clone()), chunk(b.clone())])
-                .unwrap();
+        let out = elementwise(
+            &bin(BinaryOp::Mul, inp(0), inp(1)),
+            &[2, 3],
+            &[chunk(col.clone()), chunk(b.clone())],
+        )
+        .unwrap();
         assert_eq!(out.to_ndarray::<f64>().unwrap(), &col * &b);
     }
 
     #[test]
     fn scalars_fill_and_input_alone_is_shared() {
         let out = elementwise(&Expr::Scalar(Scalar::I32(7)), &[2, 2], &[]).unwrap();
-        assert_eq!(out.to_ndarray::<i32>().unwrap(), ArrayD::from_elem(IxDyn(&[2, 2]), 7));
+        assert_eq!(
+            out.to_ndarray::<i32>().unwrap(),
+            ArrayD::from_elem(IxDyn(&[2, 2]), 7)
+        );
         let a = chunk(array![1i64, 2, 3].into_dyn());
         let out = elementwise(&Expr::Input(0), &[3], std::slice::from_ref(&a)).unwrap();
         assert!(std::sync::Arc::ptr_eq(out.values(), a.values()));
         let out = elementwise(&Expr::Input(0), &[2, 3], &[a]).unwrap();
-        assert_eq!(out.to_ndarray::<i64>().unwrap(), array![[1i64, 2, 3], [1, 2, 3]].into_dyn());
+        assert_eq!(
+            out.to_ndarray::<i64>().unwrap(),
+            array![[1i64, 2, 3], [1, 2, 3]].into_dyn()
+        );
     }
 
     #[test]
@@ -176,14 +187,38 @@ mod tests {
         assert!(ew(Expr::Unary(UnaryOp::Neg, inp(0)), std::slice::from_ref(&b)).is_err());
         assert!(ew(Expr::Unary(UnaryOp::Sqrt, inp(0)), std::slice::from_ref(&i)).is_err());
         assert!(ew(Expr::Unary(UnaryOp::Not, inp(0)), std::slice::from_ref(&f)).is_err());
-        let wrapped = ew(bin(BinaryOp::Add, inp(0), sc(1i32)), std::slice::from_ref(&i)).unwrap();
-        assert_eq!(wrapped.to_ndarray::<i32>().unwrap(), array![i32::MIN, i32::MIN + 1, 4].into_dyn());
+        let wrapped = ew(
+            bin(BinaryOp::Add, inp(0), sc(1i32)),
+            std::slice::from_ref(&i),
+        )
+        .unwrap();
+        assert_eq!(
+            wrapped.to_ndarray::<i32>().unwrap(),
+            array![i32::MIN, i32::MIN + 1, 4].into_dyn()
+        );
         let abs = ew(Expr::Unary(UnaryOp::Abs, inp(0)), std::slice::from_ref(&i)).unwrap();
-        assert_eq!(abs.to_ndarray::<i32>().unwrap(), array![i32::MAX, i32::MIN, 3].into_dyn());
-        let or = ew(bin(BinaryOp::Add, inp(0), sc(false)), std::slice::from_ref(&b)).unwrap();
-        assert_eq!(or.to_ndarray::<bool>().unwrap(), array![true, false, true].into_dyn());
-        let and = ew(bin(BinaryOp::Mul, inp(0), sc(false)), std::slice::from_ref(&b)).unwrap();
-        assert_eq!(and.to_ndarray::<bool>().unwrap(), array![false, false, false].into_dyn());
+        assert_eq!(
+            abs.to_ndarray::<i32>().unwrap(),
+            array![i32::MAX, i32::MIN, 3].into_dyn()
+        );
+        let or = ew(
+            bin(BinaryOp::Add, inp(0), sc(false)),
+            std::slice::from_ref(&b),
+        )
+        .unwrap();
+        assert_eq!(
+            or.to_ndarray::<bool>().unwrap(),
+            array![true, false, true].into_dyn()
+        );
+        let and = ew(
+            bin(BinaryOp::Mul, inp(0), sc(false)),
+            std::slice::from_ref(&b),
+        )
+        .unwrap();
+        assert_eq!(
+            and.to_ndarray::<bool>().unwrap(),
+            array![false, false, false].into_dyn()
+        );
         let log = ew(Expr::Unary(UnaryOp::Log, inp(0)), std::slice::from_ref(&f)).unwrap();
         let log = log.to_ndarray::<f32>().unwrap();
         assert_eq!(log[0], 0.0);
@@ -194,14 +229,43 @@ mod tests {
     #[test]
     fn comparisons_and_casts() {
         let f = chunk(array![f64::NAN, 1.5, -2.5].into_dyn());
-        let lt = elementwise(&bin(BinaryOp::Lt, inp(0), sc(0.0)), &[3], std::slice::from_ref(&f)).unwrap();
-        assert_eq!(lt.to_ndarray::<bool>().unwrap(), array![false, false, true].into_dyn());
-        let ne = elementwise(&bin(BinaryOp::Ne, inp(0), inp(0)), &[3], std::slice::from_ref(&f)).unwrap();
-        assert_eq!(ne.to_ndarray::<bool>().unwrap(), array![true, false, false].into_dyn());
-        let c = elementwise(&Expr::Cast(DType::I64, inp(0)), &[3], std::slice::from_ref(&f)).unwrap();
+        let lt = elementwise(
+            &bin(BinaryOp::Lt, inp(0), sc(0.0)),
+            &[3],
+            std::slice::from_ref(&f),
+        )
+        .unwrap();
+        assert_eq!(
+            lt.to_ndarray::<bool>().unwrap(),
+            array![false, false, true].into_dyn()
+        );
+        let ne = elementwise(
+            &bin(BinaryOp::Ne, inp(0), inp(0)),
+            &[3],
+            std::slice::from_ref(&f),
+        )
+        .unwrap();
+        assert_eq!(
+            ne.to_ndarray::<bool>().unwrap(),
+            array![true, false, false].into_dyn()
+        );
+        let c = elementwise(
+            &Expr::Cast(DType::I64, inp(0)),
+            &[3],
+            std::slice::from_ref(&f),
+        )
+        .unwrap();
         assert_eq!(c.to_ndarray::<i64>().unwrap(), array![0, 1, -2].into_dyn());
-        let c = elementwise(&Expr::Cast(DType::Bool, inp(0)), &[3], std::slice::from_ref(&f)).unwrap();
-        assert_eq!(c.to_ndarray::<bool>().unwrap(), array![true, true, true].into_dyn());
+        let c = elementwise(
+            &Expr::Cast(DType::Bool, inp(0)),
+            &[3],
+            std::slice::from_ref(&f),
+        )
+        .unwrap();
+        assert_eq!(
+            c.to_ndarray::<bool>().unwrap(),
+            array![true, true, true].into_dyn()
+        );
     }
 
     #[test]
@@ -221,7 +285,10 @@ mod tests {
             ok = Expr::Unary(UnaryOp::Neg, Box::new(ok));
         }
         let out = elementwise(&ok, &[2], &[a]).unwrap();
-        assert_eq!(out.to_ndarray::<f64>().unwrap(), array![-1.0, -2.0].into_dyn());
+        assert_eq!(
+            out.to_ndarray::<f64>().unwrap(),
+            array![-1.0, -2.0].into_dyn()
+        );
         // Dropping a 10,000-deep Box chain recurses too; keep it well within the stack.
         std::mem::forget(deep);
     }

@@ -71,8 +71,16 @@ pub(crate) fn co_broadcast(a: &[usize], b: &[usize]) -> Result<Vec<usize>> {
     let n = a.len().max(b.len());
     let mut out = vec![0; n];
     for (i, o) in out.iter_mut().enumerate() {
-        let da = if i + a.len() >= n { a[i + a.len() - n] } else { 1 };
-        let db = if i + b.len() >= n { b[i + b.len() - n] } else { 1 };
+        let da = if i + a.len() >= n {
+            a[i + a.len() - n]
+        } else {
+            1
+        };
+        let db = if i + b.len() >= n {
+            b[i + b.len() - n]
+        } else {
+            1
+        };
         *o = match (da, db) {
             (x, y) if x == y => x,
             (1, y) => y,
@@ -131,7 +139,11 @@ fn map_new<'a, T: Copy, U>(t: TVal<'a, T>, f: impl Fn(T) -> U) -> TVal<'a, U> {
 
 /// `f(l, r)` elementwise with broadcasting, writing into an owned operand when it
 /// already has the result's shape (so chains of arithmetic reuse one buffer).
-fn zip_same<'a, T: Copy + Default>(l: TVal<'a, T>, r: TVal<'a, T>, f: impl Fn(T, T) -> T) -> Result<TVal<'a, T>> {
+fn zip_same<'a, T: Copy + Default>(
+    l: TVal<'a, T>,
+    r: TVal<'a, T>,
+    f: impl Fn(T, T) -> T,
+) -> Result<TVal<'a, T>> {
     Ok(match (l, r) {
         (TVal::Scalar(a), TVal::Scalar(b)) => TVal::Scalar(f(a, b)),
         (TVal::Arr(a), TVal::Scalar(b)) => map_same(TVal::Arr(a), |x| f(x, b)),
@@ -167,7 +179,10 @@ fn zip_collect<T: Copy, U: Clone + Default>(
     let bv = broadcast_to(b, shape)?;
     if checked_len(shape)? > a.len().max(b.len()) {
         let mut out = try_full(shape, U::default())?;
-        Zip::from(&mut out).and(&av).and(&bv).for_each(|o, &x, &y| *o = f(x, y));
+        Zip::from(&mut out)
+            .and(&av)
+            .and(&bv)
+            .for_each(|o, &x, &y| *o = f(x, y));
         Ok(out)
     } else {
         Ok(Zip::from(&av).and(&bv).map_collect(|&x, &y| f(x, y)))
@@ -175,7 +190,11 @@ fn zip_collect<T: Copy, U: Clone + Default>(
 }
 
 /// `f(l, r)` elementwise with broadcasting into a new element type.
-fn zip_new<'a, T: Copy, U: Clone + Default>(l: TVal<'a, T>, r: TVal<'a, T>, f: impl Fn(T, T) -> U) -> Result<TVal<'a, U>> {
+fn zip_new<'a, T: Copy, U: Clone + Default>(
+    l: TVal<'a, T>,
+    r: TVal<'a, T>,
+    f: impl Fn(T, T) -> U,
+) -> Result<TVal<'a, U>> {
     Ok(match (l, r) {
         (TVal::Scalar(a), TVal::Scalar(b)) => TVal::Scalar(f(a, b)),
         (TVal::Arr(a), TVal::Scalar(b)) => TVal::Arr(a.mapv(|x| f(x, b)).into()),
@@ -187,15 +206,27 @@ fn zip_new<'a, T: Copy, U: Clone + Default>(l: TVal<'a, T>, r: TVal<'a, T>, f: i
     })
 }
 
-fn broadcast_to<'b, T>(a: &'b CowArray<'_, T, IxDyn>, shape: &[usize]) -> Result<ndarray::ArrayViewD<'b, T>> {
+fn broadcast_to<'b, T>(
+    a: &'b CowArray<'_, T, IxDyn>,
+    shape: &[usize],
+) -> Result<ndarray::ArrayViewD<'b, T>> {
     a.broadcast(IxDyn(shape)).ok_or_else(|| {
-        Error::shape(format!("shape {:?} does not broadcast to {shape:?}", a.shape()))
+        Error::shape(format!(
+            "shape {:?} does not broadcast to {shape:?}",
+            a.shape()
+        ))
     })
 }
 
 /// Float-only math, implemented by `f32` and `f64` (computed in their own precision).
-trait Float: Copy + Default + std::ops::Neg<Output = Self> + std::ops::Add<Output = Self>
-    + std::ops::Sub<Output = Self> + std::ops::Mul<Output = Self> + std::ops::Div<Output = Self>
+trait Float:
+    Copy
+    + Default
+    + std::ops::Neg<Output = Self>
+    + std::ops::Add<Output = Self>
+    + std::ops::Sub<Output = Self>
+    + std::ops::Mul<Output = Self>
+    + std::ops::Div<Output = Self>
 {
     fn abs(self) -> Self;
     fn sqrt(self) -> Self;
@@ -304,7 +335,11 @@ pub(crate) fn binary<'a>(op: BinaryOp, l: Val<'a>, r: Val<'a>) -> Result<Val<'a>
     }
 }
 
-fn compare<'a, T: Copy + PartialOrd + Default>(op: BinaryOp, a: TVal<'a, T>, b: TVal<'a, T>) -> Result<TVal<'a, bool>> {
+fn compare<'a, T: Copy + PartialOrd + Default>(
+    op: BinaryOp,
+    a: TVal<'a, T>,
+    b: TVal<'a, T>,
+) -> Result<TVal<'a, bool>> {
     match op {
         BinaryOp::Eq => zip_new(a, b, |x, y| x == y),
         BinaryOp::Ne => zip_new(a, b, |x, y| x != y),
@@ -316,7 +351,12 @@ fn compare<'a, T: Copy + PartialOrd + Default>(op: BinaryOp, a: TVal<'a, T>, b: 
     }
 }
 
-fn int_arith<'a, T: Int>(op: BinaryOp, a: TVal<'a, T>, b: TVal<'a, T>, d: DType) -> Result<TVal<'a, T>> {
+fn int_arith<'a, T: Int>(
+    op: BinaryOp,
+    a: TVal<'a, T>,
+    b: TVal<'a, T>,
+    d: DType,
+) -> Result<TVal<'a, T>> {
     match op {
         BinaryOp::Add => zip_same(a, b, T::wadd),
         BinaryOp::Sub => zip_same(a, b, T::wsub),
@@ -425,7 +465,8 @@ mod tests {
         let a: CowArray<'_, f64, IxDyn> = ArrayD::from_elem(IxDyn(&[2, 3]), 1.0).into();
         let ptr = a.as_ptr();
         let b = ArrayD::from_elem(IxDyn(&[3]), 2.0);
-        let TVal::Arr(out) = zip_same(TVal::Arr(a), TVal::Arr(b.view().into()), |x, y| x + y).unwrap()
+        let TVal::Arr(out) =
+            zip_same(TVal::Arr(a), TVal::Arr(b.view().into()), |x, y| x + y).unwrap()
         else {
             panic!("expected an array")
         };

@@ -16,7 +16,9 @@ pub(crate) fn transpose(axes: &[usize], input: &Chunk) -> Result<Chunk> {
     let ndim = input.shape().len();
     let mut seen = vec![false; ndim];
     let is_perm = axes.len() == ndim
-        && axes.iter().all(|&a| a < ndim && !std::mem::replace(&mut seen[a], true));
+        && axes
+            .iter()
+            .all(|&a| a < ndim && !std::mem::replace(&mut seen[a], true));
     if !is_perm {
         return Err(Error::shape(format!(
             "transpose: {axes:?} is not a permutation of the {ndim} axes of a chunk of shape {:?}",
@@ -65,7 +67,12 @@ fn permute<T: DynElement>(axes: &[usize], input: &Chunk) -> Result<Chunk> {
 
 /// `Assemble`: a chunk of `shape` and `dtype` whose regions are copied from the inputs as
 /// `pieces` say. Parts no piece covers stay zero (`false`). Every index is validated.
-pub(crate) fn assemble(shape: &[usize], dtype: DType, pieces: &[Piece], inputs: &[Chunk]) -> Result<Chunk> {
+pub(crate) fn assemble(
+    shape: &[usize],
+    dtype: DType,
+    pieces: &[Piece],
+    inputs: &[Chunk],
+) -> Result<Chunk> {
     checked_len(shape)?;
     let mut extents = Vec::with_capacity(pieces.len());
     for (p, piece) in pieces.iter().enumerate() {
@@ -89,11 +96,21 @@ pub(crate) fn assemble(shape: &[usize], dtype: DType, pieces: &[Piece], inputs: 
 }
 
 /// Validate one piece; return its extent (length per axis).
-fn check_piece(p: usize, piece: &Piece, shape: &[usize], dtype: DType, inputs: &[Chunk]) -> Result<Vec<usize>> {
+fn check_piece(
+    p: usize,
+    piece: &Piece,
+    shape: &[usize],
+    dtype: DType,
+    inputs: &[Chunk],
+) -> Result<Vec<usize>> {
     let bad = |msg: String| Error::shape(format!("assemble: piece {p}: {msg}"));
-    let input = inputs
-        .get(piece.input)
-        .ok_or_else(|| bad(format!("reads input {} but the task has {} inputs", piece.input, inputs.len())))?;
+    let input = inputs.get(piece.input).ok_or_else(|| {
+        bad(format!(
+            "reads input {} but the task has {} inputs",
+            piece.input,
+            inputs.len()
+        ))
+    })?;
     if input.dtype() != dtype {
         return Err(Error::dtype(format!(
             "assemble: piece {p}: input {} is {}, the output is {dtype}",
@@ -111,7 +128,11 @@ fn check_piece(p: usize, piece: &Piece, shape: &[usize], dtype: DType, inputs: &
         )));
     }
     let mut extent = Vec::with_capacity(ndim);
-    let axes = piece.source.iter().zip(&piece.offset).zip(input.shape().iter().zip(shape));
+    let axes = piece
+        .source
+        .iter()
+        .zip(&piece.offset)
+        .zip(input.shape().iter().zip(shape));
     for (ax, ((r, &offset), (&in_len, &out_len))) in axes.enumerate() {
         if r.start > r.end || r.end > in_len {
             return Err(bad(format!(
@@ -129,7 +150,11 @@ fn check_piece(p: usize, piece: &Piece, shape: &[usize], dtype: DType, inputs: &
     Ok(extent)
 }
 
-fn copy_pieces<T: DynElement>(shape: &[usize], pieces: &[Piece], inputs: &[Chunk]) -> Result<Chunk> {
+fn copy_pieces<T: DynElement>(
+    shape: &[usize],
+    pieces: &[Piece],
+    inputs: &[Chunk],
+) -> Result<Chunk> {
     let mut out: ArrayD<T> = try_full(shape, T::default())?;
     // Bool inputs are unpacked once each, however many pieces read them.
     let mut read: Vec<Option<ndarray::CowArray<'_, T, ndarray::IxDyn>>> =
@@ -160,19 +185,34 @@ mod tests {
     use ndarray::{IxDyn, array, s};
 
     fn piece(input: usize, source: &[std::ops::Range<usize>], offset: &[usize]) -> Piece {
-        Piece { input, source: source.to_vec(), offset: offset.to_vec() }
+        Piece {
+            input,
+            source: source.to_vec(),
+            offset: offset.to_vec(),
+        }
     }
 
     #[test]
     fn transpose_matches_ndarray() {
-        let a = ArrayD::from_shape_fn(IxDyn(&[2, 3, 4]), |ix| (ix[0] * 100 + ix[1] * 10 + ix[2]) as i64);
+        let a = ArrayD::from_shape_fn(IxDyn(&[2, 3, 4]), |ix| {
+            (ix[0] * 100 + ix[1] * 10 + ix[2]) as i64
+        });
         let c = Chunk::from_ndarray(a.clone());
         let t = transpose(&[2, 0, 1], &c).unwrap();
-        assert_eq!(t.to_ndarray::<i64>().unwrap(), a.view().permuted_axes(vec![2, 0, 1]));
+        assert_eq!(
+            t.to_ndarray::<i64>().unwrap(),
+            a.view().permuted_axes(vec![2, 0, 1])
+        );
         let b = Chunk::from_ndarray(array![[true, false, false], [true, true, false]].into_dyn());
         let t = transpose(&[1, 0], &b).unwrap();
-        assert_eq!(t.to_ndarray::<bool>().unwrap(), array![[true, true], [false, true], [false, false]].into_dyn());
-        assert!(std::sync::Arc::ptr_eq(transpose(&[0, 1, 2], &c).unwrap().values(), c.values()));
+        assert_eq!(
+            t.to_ndarray::<bool>().unwrap(),
+            array![[true, true], [false, true], [false, false]].into_dyn()
+        );
+        assert!(std::sync::Arc::ptr_eq(
+            transpose(&[0, 1, 2], &c).unwrap().values(),
+            c.values()
+        ));
         for bad in [&[0, 1][..], &[0, 1, 1], &[0, 1, 3], &[0, 1, 2, 3]] {
             assert!(transpose(bad, &c).is_err());
         }
@@ -185,7 +225,10 @@ mod tests {
         let out = assemble(
             &[2, 4],
             DType::F64,
-            &[piece(0, &[0..2, 0..2], &[0, 0]), piece(1, &[0..2, 0..1], &[0, 2])],
+            &[
+                piece(0, &[0..2, 0..2], &[0, 0]),
+                piece(1, &[0..2, 0..1], &[0, 2]),
+            ],
             &[a.clone(), b],
         )
         .unwrap();
@@ -193,15 +236,34 @@ mod tests {
             out.to_ndarray::<f64>().unwrap(),
             array![[1.0, 2.0, 5.0, 0.0], [3.0, 4.0, 6.0, 0.0]].into_dyn()
         );
-        let sl = assemble(&[1, 2], DType::F64, &[piece(0, &[1..2, 0..2], &[0, 0])], std::slice::from_ref(&a))
-            .unwrap();
-        assert_eq!(sl.to_ndarray::<f64>().unwrap(), a.to_ndarray::<f64>().unwrap().slice(s![1..2, ..]).into_dyn());
-        let same = assemble(&[2, 2], DType::F64, &[piece(0, &[0..2, 0..2], &[0, 0])], std::slice::from_ref(&a))
-            .unwrap();
+        let sl = assemble(
+            &[1, 2],
+            DType::F64,
+            &[piece(0, &[1..2, 0..2], &[0, 0])],
+            std::slice::from_ref(&a),
+        )
+        .unwrap();
+        assert_eq!(
+            sl.to_ndarray::<f64>().unwrap(),
+            a.to_ndarray::<f64>()
+                .unwrap()
+                .slice(s![1..2, ..])
+                .into_dyn()
+        );
+        let same = assemble(
+            &[2, 2],
+            DType::F64,
+            &[piece(0, &[0..2, 0..2], &[0, 0])],
+            std::slice::from_ref(&a),
+        )
+        .unwrap();
         assert!(std::sync::Arc::ptr_eq(same.values(), a.values()));
         let bools = Chunk::from_ndarray(array![true, true].into_dyn());
         let out = assemble(&[3], DType::Bool, &[piece(0, &[0..2], &[1])], &[bools]).unwrap();
-        assert_eq!(out.to_ndarray::<bool>().unwrap(), array![false, true, true].into_dyn());
+        assert_eq!(
+            out.to_ndarray::<bool>().unwrap(),
+            array![false, true, true].into_dyn()
+        );
     }
 
     #[test]
@@ -219,9 +281,20 @@ mod tests {
             piece(0, &[0..1, 0..1], &[0]),
         ];
         for p in cases {
-            assert!(assemble(&[2, 2], DType::F64, std::slice::from_ref(&p), ins).is_err(), "{p:?}");
+            assert!(
+                assemble(&[2, 2], DType::F64, std::slice::from_ref(&p), ins).is_err(),
+                "{p:?}"
+            );
         }
-        assert!(assemble(&[2, 2], DType::F32, &[piece(0, &[0..1, 0..1], &[0, 0])], ins).is_err());
+        assert!(
+            assemble(
+                &[2, 2],
+                DType::F32,
+                &[piece(0, &[0..1, 0..1], &[0, 0])],
+                ins
+            )
+            .is_err()
+        );
         assert!(assemble(&[usize::MAX, 2], DType::F64, &[], ins).is_err());
         assert_eq!(assemble(&[2, 0], DType::I32, &[], &[]).unwrap().len(), 0);
     }

@@ -27,7 +27,9 @@ mod testutil;
 pub use create::stream_rng;
 pub use dynarray::{DynArray, DynCow, DynElement, MAX_CHUNK_ELEMENTS, MAX_NDIM};
 pub use elementwise::MAX_EXPR_DEPTH;
-pub use registry::{KernelFn, lookup_kernel, register_kernel, registered_kernels, unregister_kernel};
+pub use registry::{
+    KernelFn, lookup_kernel, register_kernel, registered_kernels, unregister_kernel,
+};
 
 use crate::chunk::Chunk;
 use crate::error::{Error, Result};
@@ -43,11 +45,22 @@ pub fn execute(op: &Op, inputs: &[Chunk]) -> Result<Chunk> {
             expect_inputs(op, inputs, 0)?;
             create::full(shape, *value)
         }
-        Op::Arange { start, step, len, dtype } => {
+        Op::Arange {
+            start,
+            step,
+            len,
+            dtype,
+        } => {
             expect_inputs(op, inputs, 0)?;
             create::arange(*start, *step, *len, *dtype)
         }
-        Op::Random { seed, stream, shape, dist, dtype } => {
+        Op::Random {
+            seed,
+            stream,
+            shape,
+            dist,
+            dtype,
+        } => {
             expect_inputs(op, inputs, 0)?;
             create::random(*seed, *stream, shape, *dist, *dtype)
         }
@@ -61,11 +74,19 @@ pub fn execute(op: &Op, inputs: &[Chunk]) -> Result<Chunk> {
             reduce::partial(*reduction, axes, &inputs[0])
         }
         Op::ReduceCombine { reduction } => reduce::combine(*reduction, inputs),
-        Op::ReduceFinalize { reduction, axes, dtype } => {
+        Op::ReduceFinalize {
+            reduction,
+            axes,
+            dtype,
+        } => {
             expect_inputs(op, inputs, 1)?;
             reduce::finalize(*reduction, axes, *dtype, &inputs[0])
         }
-        Op::Assemble { shape, dtype, pieces } => layout::assemble(shape, *dtype, pieces, inputs),
+        Op::Assemble {
+            shape,
+            dtype,
+            pieces,
+        } => layout::assemble(shape, *dtype, pieces, inputs),
         Op::Kernel { name, args } => registry::run_kernel(name, args, inputs),
     }
 }

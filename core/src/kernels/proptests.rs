@@ -10,8 +10,14 @@ use crate::scalar::Scalar;
 use ndarray::{ArrayD, Dimension, IxDyn};
 use proptest::prelude::*;
 
-const UNARY: [UnaryOp; 6] =
-    [UnaryOp::Neg, UnaryOp::Abs, UnaryOp::Sqrt, UnaryOp::Exp, UnaryOp::Log, UnaryOp::Not];
+const UNARY: [UnaryOp; 6] = [
+    UnaryOp::Neg,
+    UnaryOp::Abs,
+    UnaryOp::Sqrt,
+    UnaryOp::Exp,
+    UnaryOp::Log,
+    UnaryOp::Not,
+];
 const BINARY: [BinaryOp; 10] = [
     BinaryOp::Add,
     BinaryOp::Sub,
@@ -48,7 +54,10 @@ fn gen_expr(rng: &mut Rng, want: DType, depth: usize, ins: &[DType]) -> Expr {
         // Deliberately arbitrary: may be ill-typed.
         let (a, b) = (rng.dtype(), rng.dtype());
         return if rng.chance(0.5) {
-            Expr::Unary(rng.pick(&UNARY), Box::new(gen_expr(rng, a, depth.saturating_sub(1), ins)))
+            Expr::Unary(
+                rng.pick(&UNARY),
+                Box::new(gen_expr(rng, a, depth.saturating_sub(1), ins)),
+            )
         } else {
             let l = gen_expr(rng, a, depth.saturating_sub(1), ins);
             let r = gen_expr(rng, b, depth.saturating_sub(1), ins);
@@ -61,7 +70,11 @@ fn gen_expr(rng: &mut Rng, want: DType, depth: usize, ins: &[DType]) -> Expr {
             Expr::Input(rng.pick(&same))
         } else if !ins.is_empty() && rng.chance(0.6) {
             let i = rng.below(ins.len());
-            if ins[i] == want { Expr::Input(i) } else { Expr::Cast(want, Box::new(Expr::Input(i))) }
+            if ins[i] == want {
+                Expr::Input(i)
+            } else {
+                Expr::Cast(want, Box::new(Expr::Input(i)))
+            }
         } else {
             Expr::Scalar(scalar(rng, want, Values::Wild))
         };
@@ -74,8 +87,10 @@ fn gen_expr(rng: &mut Rng, want: DType, depth: usize, ins: &[DType]) -> Expr {
             Expr::Unary(op, sub(rng, want))
         }
         1 => {
-            let ops: Vec<BinaryOp> =
-                BINARY.into_iter().filter(|&o| !o.is_comparison() && binary_ok(o, want)).collect();
+            let ops: Vec<BinaryOp> = BINARY
+                .into_iter()
+                .filter(|&o| !o.is_comparison() && binary_ok(o, want))
+                .collect();
             let op = rng.pick(&ops);
             Expr::Binary(op, sub(rng, want), sub(rng, want))
         }
@@ -100,7 +115,11 @@ fn ref_dtype(e: &Expr, ins: &[DType]) -> Option<DType> {
         Expr::Unary(op, a) => ref_dtype(a, ins).filter(|&d| unary_ok(*op, d)),
         Expr::Binary(op, a, b) => {
             let (da, db) = (ref_dtype(a, ins)?, ref_dtype(b, ins)?);
-            (da == db && binary_ok(*op, da)).then_some(if op.is_comparison() { DType::Bool } else { da })
+            (da == db && binary_ok(*op, da)).then_some(if op.is_comparison() {
+                DType::Bool
+            } else {
+                da
+            })
         }
     }
 }
@@ -212,8 +231,12 @@ fn ref_eval(e: &Expr, ins: &[ArrayD<Scalar>], idx: &[usize]) -> Scalar {
         Expr::Input(i) => {
             let a = &ins[*i];
             let skip = idx.len() - a.ndim();
-            let j: Vec<usize> =
-                a.shape().iter().enumerate().map(|(k, &d)| if d == 1 { 0 } else { idx[skip + k] }).collect();
+            let j: Vec<usize> = a
+                .shape()
+                .iter()
+                .enumerate()
+                .map(|(k, &d)| if d == 1 { 0 } else { idx[skip + k] })
+                .collect();
             a[IxDyn(&j)]
         }
         Expr::Scalar(s) => *s,
@@ -226,7 +249,10 @@ fn ref_eval(e: &Expr, ins: &[ArrayD<Scalar>], idx: &[usize]) -> Scalar {
 /// An input shape that broadcasts to `out`: leading axes dropped, some axes set to 1.
 fn broadcastable(rng: &mut Rng, out: &[usize]) -> Vec<usize> {
     let drop = rng.below(out.len() + 1);
-    out[drop..].iter().map(|&d| if rng.chance(0.3) { 1 } else { d }).collect()
+    out[drop..]
+        .iter()
+        .map(|&d| if rng.chance(0.3) { 1 } else { d })
+        .collect()
 }
 
 fn check_elementwise(seed: u64) {
@@ -241,11 +267,18 @@ fn check_elementwise(seed: u64) {
             array(&mut rng, d, &s, Values::Wild)
         })
         .collect();
-    let chunks: Vec<Chunk> = ins.iter().zip(&dtypes).map(|(a, &d)| to_chunk(a, d)).collect();
+    let chunks: Vec<Chunk> = ins
+        .iter()
+        .zip(&dtypes)
+        .map(|(a, &d)| to_chunk(a, d))
+        .collect();
     let want_dtype = rng.dtype();
     let depth = rng.below(4);
     let expr = gen_expr(&mut rng, want_dtype, depth, &dtypes);
-    let op = Op::Elementwise { expr: expr.clone(), shape: shape.clone() };
+    let op = Op::Elementwise {
+        expr: expr.clone(),
+        shape: shape.clone(),
+    };
     let got = execute(&op, &chunks);
     match ref_dtype(&expr, &dtypes) {
         None => assert!(got.is_err(), "{expr:?} should be refused"),
@@ -265,7 +298,11 @@ fn check_transpose(seed: u64) {
     let a = array(&mut rng, d, &shape, Values::Wild);
     let axes = rng.permutation(shape.len());
     let got = execute(&Op::Transpose { axes: axes.clone() }, &[to_chunk(&a, d)]).unwrap();
-    assert_same(&from_chunk(&got), &a.view().permuted_axes(axes).to_owned(), "transpose");
+    assert_same(
+        &from_chunk(&got),
+        &a.view().permuted_axes(axes).to_owned(),
+        "transpose",
+    );
 }
 
 fn check_assemble(seed: u64) {
@@ -292,14 +329,28 @@ fn check_assemble(seed: u64) {
         }
         for (ix, v) in ins[input].indexed_iter() {
             if (0..shape.len()).all(|a| source[a].contains(&ix[a])) {
-                let o: Vec<usize> = (0..shape.len()).map(|a| ix[a] - source[a].start + offset[a]).collect();
+                let o: Vec<usize> = (0..shape.len())
+                    .map(|a| ix[a] - source[a].start + offset[a])
+                    .collect();
                 want[IxDyn(&o)] = *v;
             }
         }
-        pieces.push(Piece { input, source, offset });
+        pieces.push(Piece {
+            input,
+            source,
+            offset,
+        });
     }
     let chunks: Vec<Chunk> = ins.iter().map(|a| to_chunk(a, d)).collect();
-    let got = execute(&Op::Assemble { shape: shape.clone(), dtype: d, pieces }, &chunks).unwrap();
+    let got = execute(
+        &Op::Assemble {
+            shape: shape.clone(),
+            dtype: d,
+            pieces,
+        },
+        &chunks,
+    )
+    .unwrap();
     assert_eq!(got.dtype(), d);
     assert_same(&from_chunk(&got), &want, "assemble");
 }
@@ -309,22 +360,64 @@ fn check_create(seed: u64) {
     let d = rng.dtype();
     let shape = rng.shape(4, 5);
     let v = scalar(&mut rng, d, Values::Wild);
-    let got = execute(&Op::Full { shape: shape.clone(), value: v }, &[]).unwrap();
-    assert_same(&from_chunk(&got), &ArrayD::from_elem(IxDyn(&shape), v), "full");
-    let (start, step) = (scalar(&mut rng, DType::F64, Values::Wild).as_f64(), rng.unit() * 3.0 - 1.0);
+    let got = execute(
+        &Op::Full {
+            shape: shape.clone(),
+            value: v,
+        },
+        &[],
+    )
+    .unwrap();
+    assert_same(
+        &from_chunk(&got),
+        &ArrayD::from_elem(IxDyn(&shape), v),
+        "full",
+    );
+    let (start, step) = (
+        scalar(&mut rng, DType::F64, Values::Wild).as_f64(),
+        rng.unit() * 3.0 - 1.0,
+    );
     let len = rng.below(20);
-    let got = execute(&Op::Arange { start, step, len, dtype: d }, &[]).unwrap();
-    let want = ArrayD::from_shape_fn(IxDyn(&[len]), |ix| ref_cast(Scalar::F64(start + ix[0] as f64 * step), d));
+    let got = execute(
+        &Op::Arange {
+            start,
+            step,
+            len,
+            dtype: d,
+        },
+        &[],
+    )
+    .unwrap();
+    let want = ArrayD::from_shape_fn(IxDyn(&[len]), |ix| {
+        ref_cast(Scalar::F64(start + ix[0] as f64 * step), d)
+    });
     assert_same(&from_chunk(&got), &want, "arange");
     let (low, high) = (rng.unit() * 10.0 - 5.0, rng.unit() * 10.0 + 5.0);
     let (seed, stream) = (rng.next(), rng.next());
     let fd = rng.pick(&[DType::F32, DType::F64]);
     let dist = RandomDist::Uniform { low, high };
-    let op = Op::Random { seed, stream, shape: shape.clone(), dist, dtype: fd };
+    let op = Op::Random {
+        seed,
+        stream,
+        shape: shape.clone(),
+        dist,
+        dtype: fd,
+    };
     let got = from_chunk(&execute(&op, &[]).unwrap());
-    assert_same(&got, &from_chunk(&execute(&op, &[]).unwrap()), "random twice");
-    let (lo, hi) = if fd == DType::F32 { (low as f32 as f64, high as f32 as f64) } else { (low, high) };
-    assert!(got.iter().all(|v| (lo..hi).contains(&v.as_f64())), "{got:?} not in [{lo}, {hi})");
+    assert_same(
+        &got,
+        &from_chunk(&execute(&op, &[]).unwrap()),
+        "random twice",
+    );
+    let (lo, hi) = if fd == DType::F32 {
+        (low as f32 as f64, high as f32 as f64)
+    } else {
+        (low, high)
+    };
+    assert!(
+        got.iter().all(|v| (lo..hi).contains(&v.as_f64())),
+        "{got:?} not in [{lo}, {hi})"
+    );
 }
 
 fn hostile_usize(rng: &mut Rng) -> usize {
@@ -342,7 +435,11 @@ fn hostile_shape(rng: &mut Rng) -> Vec<usize> {
 }
 
 fn hostile_expr(rng: &mut Rng, depth: usize) -> Expr {
-    match if depth == 0 { rng.below(2) } else { rng.below(5) } {
+    match if depth == 0 {
+        rng.below(2)
+    } else {
+        rng.below(5)
+    } {
         0 => Expr::Input(hostile_usize(rng)),
         1 => {
             let d = rng.dtype();
@@ -359,7 +456,11 @@ fn hostile_expr(rng: &mut Rng, depth: usize) -> Expr {
 }
 
 fn hostile_reduction(rng: &mut Rng) -> Reduction {
-    let ddof = if rng.chance(0.2) { u32::MAX } else { rng.below(3) as u32 };
+    let ddof = if rng.chance(0.2) {
+        u32::MAX
+    } else {
+        rng.below(3) as u32
+    };
     rng.pick(&[
         Reduction::Sum,
         Reduction::Prod,
@@ -386,7 +487,10 @@ fn check_hostile(seed: u64) {
         })
         .collect();
     let op = match rng.below(10) {
-        0 => Op::Full { shape: hostile_shape(&mut rng), value: scalar(&mut rng, DType::F64, Values::Wild) },
+        0 => Op::Full {
+            shape: hostile_shape(&mut rng),
+            value: scalar(&mut rng, DType::F64, Values::Wild),
+        },
         1 => Op::Arange {
             start: scalar(&mut rng, DType::F64, Values::Wild).as_f64(),
             step: scalar(&mut rng, DType::F64, Values::Wild).as_f64(),
@@ -399,40 +503,69 @@ fn check_hostile(seed: u64) {
             shape: hostile_shape(&mut rng),
             dist: if rng.chance(0.5) {
                 let low = scalar(&mut rng, DType::F64, Values::Wild).as_f64();
-                RandomDist::Uniform { low, high: scalar(&mut rng, DType::F64, Values::Wild).as_f64() }
+                RandomDist::Uniform {
+                    low,
+                    high: scalar(&mut rng, DType::F64, Values::Wild).as_f64(),
+                }
             } else {
                 let low = scalar(&mut rng, DType::I64, Values::Wild).as_i64();
-                RandomDist::Integers { low, high: scalar(&mut rng, DType::I64, Values::Wild).as_i64() }
+                RandomDist::Integers {
+                    low,
+                    high: scalar(&mut rng, DType::I64, Values::Wild).as_i64(),
+                }
             },
             dtype: rng.dtype(),
         },
         3 => {
-            let shape = if rng.chance(0.5) { hostile_shape(&mut rng) } else { rng.shape(3, 3) };
-            Op::Elementwise { expr: hostile_expr(&mut rng, 3), shape }
+            let shape = if rng.chance(0.5) {
+                hostile_shape(&mut rng)
+            } else {
+                rng.shape(3, 3)
+            };
+            Op::Elementwise {
+                expr: hostile_expr(&mut rng, 3),
+                shape,
+            }
         }
-        4 => Op::Transpose { axes: hostile_axes(&mut rng) },
-        5 => Op::ReducePartial { reduction: hostile_reduction(&mut rng), axes: hostile_axes(&mut rng) },
-        6 => Op::ReduceCombine { reduction: hostile_reduction(&mut rng) },
+        4 => Op::Transpose {
+            axes: hostile_axes(&mut rng),
+        },
+        5 => Op::ReducePartial {
+            reduction: hostile_reduction(&mut rng),
+            axes: hostile_axes(&mut rng),
+        },
+        6 => Op::ReduceCombine {
+            reduction: hostile_reduction(&mut rng),
+        },
         7 => Op::ReduceFinalize {
             reduction: hostile_reduction(&mut rng),
             axes: hostile_axes(&mut rng),
             dtype: rng.dtype(),
         },
         8 => Op::Assemble {
-            shape: if rng.chance(0.5) { hostile_shape(&mut rng) } else { rng.shape(3, 3) },
+            shape: if rng.chance(0.5) {
+                hostile_shape(&mut rng)
+            } else {
+                rng.shape(3, 3)
+            },
             dtype: rng.dtype(),
             pieces: (0..rng.below(4))
                 .map(|_| {
                     let n = rng.below(4);
                     Piece {
                         input: hostile_usize(&mut rng),
-                        source: (0..n).map(|_| hostile_usize(&mut rng)..hostile_usize(&mut rng)).collect(),
+                        source: (0..n)
+                            .map(|_| hostile_usize(&mut rng)..hostile_usize(&mut rng))
+                            .collect(),
                         offset: (0..rng.below(4)).map(|_| hostile_usize(&mut rng)).collect(),
                     }
                 })
                 .collect(),
         },
-        _ => Op::Kernel { name: format!("hostile-{}", rng.next()), args: vec![1, 2, 3] },
+        _ => Op::Kernel {
+            name: format!("hostile-{}", rng.next()),
+            args: vec![1, 2, 3],
+        },
     };
     let _ = execute(&op, &inputs);
 }
@@ -471,13 +604,24 @@ fn every_input_count_mismatch_errs() {
     let c = Chunk::from_ndarray(ArrayD::from_elem(IxDyn(&[2]), 1.0f64));
     let two = [c.clone(), c.clone()];
     let ops = [
-        Op::Full { shape: vec![2], value: Scalar::F64(0.0) },
-        Op::Arange { start: 0.0, step: 1.0, len: 2, dtype: DType::F64 },
+        Op::Full {
+            shape: vec![2],
+            value: Scalar::F64(0.0),
+        },
+        Op::Arange {
+            start: 0.0,
+            step: 1.0,
+            len: 2,
+            dtype: DType::F64,
+        },
         Op::Random {
             seed: 0,
             stream: 0,
             shape: vec![2],
-            dist: RandomDist::Uniform { low: 0.0, high: 1.0 },
+            dist: RandomDist::Uniform {
+                low: 0.0,
+                high: 1.0,
+            },
             dtype: DType::F64,
         },
     ];
@@ -486,8 +630,15 @@ fn every_input_count_mismatch_errs() {
     }
     let ops = [
         Op::Transpose { axes: vec![0] },
-        Op::ReducePartial { reduction: Reduction::Sum, axes: vec![0] },
-        Op::ReduceFinalize { reduction: Reduction::Sum, axes: vec![], dtype: DType::F64 },
+        Op::ReducePartial {
+            reduction: Reduction::Sum,
+            axes: vec![0],
+        },
+        Op::ReduceFinalize {
+            reduction: Reduction::Sum,
+            axes: vec![],
+            dtype: DType::F64,
+        },
     ];
     for op in &ops {
         assert!(execute(op, &[]).is_err(), "{op:?}");

@@ -16,7 +16,11 @@ use std::ops::Range;
 type Want = (Scalar, f64);
 
 fn float_out(v: f64, out: DType) -> Scalar {
-    if out == DType::F32 { Scalar::F32(v as f32) } else { Scalar::F64(v) }
+    if out == DType::F32 {
+        Scalar::F32(v as f32)
+    } else {
+        Scalar::F64(v)
+    }
 }
 
 /// NumPy's answer for one output position, or `None` where NumPy raises.
@@ -30,13 +34,15 @@ fn ref_group(red: Reduction, xs: &[Scalar], input: DType) -> Option<Want> {
     let max_abs = f.iter().fold(0.0f64, |m, x| m.max(x.abs()));
     let int_like = !input.is_float();
     Some(match red {
-        Reduction::Sum if int_like => {
-            (Scalar::I64(xs.iter().fold(0i64, |a, s| a.wrapping_add(s.as_i64()))), 0.0)
-        }
+        Reduction::Sum if int_like => (
+            Scalar::I64(xs.iter().fold(0i64, |a, s| a.wrapping_add(s.as_i64()))),
+            0.0,
+        ),
         Reduction::Sum => (float_out(sum, out), c * sum_abs),
-        Reduction::Prod if int_like => {
-            (Scalar::I64(xs.iter().fold(1i64, |a, s| a.wrapping_mul(s.as_i64()))), 0.0)
-        }
+        Reduction::Prod if int_like => (
+            Scalar::I64(xs.iter().fold(1i64, |a, s| a.wrapping_mul(s.as_i64()))),
+            0.0,
+        ),
         Reduction::Prod => {
             let p: f64 = f.iter().product();
             (float_out(p, out), c * p.abs())
@@ -47,10 +53,28 @@ fn ref_group(red: Reduction, xs: &[Scalar], input: DType) -> Option<Want> {
             let pick = |a: Scalar, b: Scalar| -> Scalar {
                 let (x, y) = (a.as_f64(), b.as_f64());
                 let better = match (a, b) {
-                    (Scalar::I64(p), Scalar::I64(q)) => if max { q > p } else { q < p },
-                    _ => if max { y > x } else { y < x },
+                    (Scalar::I64(p), Scalar::I64(q)) => {
+                        if max {
+                            q > p
+                        } else {
+                            q < p
+                        }
+                    }
+                    _ => {
+                        if max {
+                            y > x
+                        } else {
+                            y < x
+                        }
+                    }
                 };
-                if x.is_nan() { a } else if y.is_nan() || better { b } else { a }
+                if x.is_nan() {
+                    a
+                } else if y.is_nan() || better {
+                    b
+                } else {
+                    a
+                }
             };
             (xs.iter().fold(first, |a, &b| pick(a, b)), 0.0)
         }
@@ -75,7 +99,12 @@ fn ref_group(red: Reduction, xs: &[Scalar], input: DType) -> Option<Want> {
 
 /// The whole-array reference: per output position (kept axes, C order), or `None` if NumPy
 /// would raise.
-fn ref_reduce(red: Reduction, a: &ArrayD<Scalar>, input: DType, axes: &[usize]) -> Option<ArrayD<Want>> {
+fn ref_reduce(
+    red: Reduction,
+    a: &ArrayD<Scalar>,
+    input: DType,
+    axes: &[usize],
+) -> Option<ArrayD<Want>> {
     let kept: Vec<usize> = (0..a.ndim()).filter(|d| !axes.contains(d)).collect();
     let kept_shape: Vec<usize> = kept.iter().map(|&d| a.shape()[d]).collect();
     let mut groups: ArrayD<Vec<Scalar>> = ArrayD::from_elem(IxDyn(&kept_shape), Vec::new());
@@ -142,7 +171,9 @@ fn values_for(rng: &mut Rng, red: Reduction, dtype: DType) -> Values {
 fn combine_randomly(rng: &mut Rng, red: Reduction, mut pool: Vec<Chunk>) -> Chunk {
     while pool.len() > 1 {
         let k = 2 + rng.below(pool.len() - 1);
-        let taken: Vec<Chunk> = (0..k).map(|_| pool.swap_remove(rng.below(pool.len()))).collect();
+        let taken: Vec<Chunk> = (0..k)
+            .map(|_| pool.swap_remove(rng.below(pool.len())))
+            .collect();
         pool.push(execute(&Op::ReduceCombine { reduction: red }, &taken).unwrap());
     }
     pool.pop().unwrap()
@@ -166,11 +197,19 @@ fn check_tree(seed: u64, max_dim: usize) {
     let mut groups: BTreeMap<Vec<usize>, Vec<Chunk>> = BTreeMap::new();
     let n_blocks: Vec<usize> = bounds.iter().map(|b| b.len()).collect();
     for bi in ndarray::indices(IxDyn(&n_blocks)) {
-        let block = a.slice_each_axis(|ax| Slice::from(bounds[ax.axis.index()][bi[ax.axis.index()]].clone()));
-        let op = Op::ReducePartial { reduction: red, axes: axes.clone() };
+        let block = a.slice_each_axis(|ax| {
+            Slice::from(bounds[ax.axis.index()][bi[ax.axis.index()]].clone())
+        });
+        let op = Op::ReducePartial {
+            reduction: red,
+            axes: axes.clone(),
+        };
         let state = execute(&op, &[to_chunk(&block.to_owned(), dtype)]).unwrap();
         assert_eq!(state.dtype(), red.state_dtype(dtype), "{what}");
-        let key: Vec<usize> = (0..shape.len()).filter(|d| !axes.contains(d)).map(|d| bi[d]).collect();
+        let key: Vec<usize> = (0..shape.len())
+            .filter(|d| !axes.contains(d))
+            .map(|d| bi[d])
+            .collect();
         groups.entry(key).or_default().push(state);
     }
     let kept: Vec<usize> = (0..shape.len()).filter(|d| !axes.contains(d)).collect();
@@ -179,7 +218,11 @@ fn check_tree(seed: u64, max_dim: usize) {
     let mut erred = false;
     for (key, states) in groups {
         let state = combine_randomly(&mut rng, red, states);
-        let op = Op::ReduceFinalize { reduction: red, axes: axes.clone(), dtype: out_dtype };
+        let op = Op::ReduceFinalize {
+            reduction: red,
+            axes: axes.clone(),
+            dtype: out_dtype,
+        };
         match execute(&op, &[state]) {
             Err(e) => {
                 assert!(e.to_string().contains("zero-size array"), "{what}: {e}");
@@ -234,18 +277,29 @@ fn variance_is_stable_far_from_zero() {
     let a = ArrayD::from_shape_vec(IxDyn(&[xs.len()]), xs.clone()).unwrap();
     // Reference on the shifted data (the shift is exact), where naive sums are accurate.
     let mean = xs.iter().map(|x| x - off).sum::<f64>() / xs.len() as f64;
-    let want = xs.iter().map(|x| (x - off - mean) * (x - off - mean)).sum::<f64>() / xs.len() as f64;
+    let want = xs
+        .iter()
+        .map(|x| (x - off - mean) * (x - off - mean))
+        .sum::<f64>()
+        / xs.len() as f64;
     let mut states = Vec::new();
     let mut start = 0;
     while start < xs.len() {
         let end = (start + 1 + rng.below(30_000)).min(xs.len());
         let piece = Chunk::from_ndarray(a.slice(ndarray::s![start..end]).to_owned().into_dyn());
-        let op = Op::ReducePartial { reduction: Reduction::Var { ddof: 0 }, axes: vec![0] };
+        let op = Op::ReducePartial {
+            reduction: Reduction::Var { ddof: 0 },
+            axes: vec![0],
+        };
         states.push(execute(&op, &[piece]).unwrap());
         start = end;
     }
     let state = combine_randomly(&mut rng, Reduction::Var { ddof: 0 }, states);
-    let op = Op::ReduceFinalize { reduction: Reduction::Var { ddof: 0 }, axes: vec![0], dtype: DType::F64 };
+    let op = Op::ReduceFinalize {
+        reduction: Reduction::Var { ddof: 0 },
+        axes: vec![0],
+        dtype: DType::F64,
+    };
     let got = execute(&op, &[state]).unwrap().to_ndarray::<f64>().unwrap()[[]];
     assert!((got - want).abs() <= 1e-9 * want, "got {got}, want {want}");
 }
@@ -257,9 +311,16 @@ fn long_float_sums_are_accurate() {
         let shape = if axis_last { [2, n] } else { [n, 2] };
         let a = ArrayD::from_elem(IxDyn(&shape), 0.1f32);
         let axis = if axis_last { 1 } else { 0 };
-        let op = Op::ReducePartial { reduction: Reduction::Sum, axes: vec![axis] };
+        let op = Op::ReducePartial {
+            reduction: Reduction::Sum,
+            axes: vec![axis],
+        };
         let state = execute(&op, &[Chunk::from_ndarray(a)]).unwrap();
-        let op = Op::ReduceFinalize { reduction: Reduction::Sum, axes: vec![axis], dtype: DType::F32 };
+        let op = Op::ReduceFinalize {
+            reduction: Reduction::Sum,
+            axes: vec![axis],
+            dtype: DType::F32,
+        };
         let got = execute(&op, &[state]).unwrap().to_ndarray::<f32>().unwrap();
         let want = (0.1f32 as f64 * n as f64) as f32;
         assert!(got.iter().all(|&g| g == want), "{got:?} vs {want}");

@@ -15,7 +15,9 @@ fn axis_mask(axes: &[usize], ndim: usize, what: &str) -> Result<Vec<bool>> {
     let mut mask = vec![false; ndim];
     for &a in axes {
         let slot = mask.get_mut(a).ok_or_else(|| {
-            Error::shape(format!("{what}: axis {a} is out of range for {ndim} dimensions"))
+            Error::shape(format!(
+                "{what}: axis {a} is out of range for {ndim} dimensions"
+            ))
         })?;
         if *slot {
             return Err(Error::shape(format!("{what}: axis {a} is reduced twice")));
@@ -38,7 +40,11 @@ pub(crate) fn partial(red: Reduction, axes: &[usize], input: &Chunk) -> Result<C
     }
 }
 
-fn partial_int<T: DynElement>(red: Reduction, x: ArrayViewD<'_, T>, mask: &[bool]) -> Result<Chunk> {
+fn partial_int<T: DynElement>(
+    red: Reduction,
+    x: ArrayViewD<'_, T>,
+    mask: &[bool],
+) -> Result<Chunk> {
     match red {
         Reduction::Sum => partial_with::<SumI<T>>(x, mask),
         Reduction::Prod => partial_with::<ProdI<T>>(x, mask),
@@ -46,7 +52,11 @@ fn partial_int<T: DynElement>(red: Reduction, x: ArrayViewD<'_, T>, mask: &[bool
     }
 }
 
-fn partial_float<T: DynElement>(red: Reduction, x: ArrayViewD<'_, T>, mask: &[bool]) -> Result<Chunk> {
+fn partial_float<T: DynElement>(
+    red: Reduction,
+    x: ArrayViewD<'_, T>,
+    mask: &[bool],
+) -> Result<Chunk> {
     match red {
         Reduction::Sum => partial_with::<SumF<T>>(x, mask),
         Reduction::Prod => partial_with::<ProdF<T>>(x, mask),
@@ -54,19 +64,29 @@ fn partial_float<T: DynElement>(red: Reduction, x: ArrayViewD<'_, T>, mask: &[bo
     }
 }
 
-fn partial_common<T: DynElement>(red: Reduction, x: ArrayViewD<'_, T>, mask: &[bool]) -> Result<Chunk> {
+fn partial_common<T: DynElement>(
+    red: Reduction,
+    x: ArrayViewD<'_, T>,
+    mask: &[bool],
+) -> Result<Chunk> {
     match red {
         Reduction::Min => partial_with::<MinMax<T, false>>(x, mask),
         Reduction::Max => partial_with::<MinMax<T, true>>(x, mask),
         Reduction::Mean => partial_with::<MeanAcc<T>>(x, mask),
         Reduction::Var { .. } | Reduction::Std { .. } => partial_with::<VarAcc<T>>(x, mask),
-        Reduction::Sum | Reduction::Prod => Err(Error::other("sum and prod are dispatched by dtype kind")),
+        Reduction::Sum | Reduction::Prod => {
+            Err(Error::other("sum and prod are dispatched by dtype kind"))
+        }
     }
 }
 
 fn partial_with<A: Acc>(x: ArrayViewD<'_, A::In>, mask: &[bool]) -> Result<Chunk> {
-    let keep: Vec<usize> =
-        x.shape().iter().zip(mask).map(|(&d, &r)| if r { 1 } else { d }).collect();
+    let keep: Vec<usize> = x
+        .shape()
+        .iter()
+        .zip(mask)
+        .map(|(&d, &r)| if r { 1 } else { d })
+        .collect();
     let states = reduce::<A>(x, mask);
     write_states(states.iter(), states.len(), &keep)
 }
@@ -84,7 +104,8 @@ fn write_states<'s, A: Acc + 's>(
     let mut full = Vec::with_capacity(shape.len() + 1);
     full.push(A::K);
     full.extend_from_slice(shape);
-    let a = ArrayD::from_shape_vec(IxDyn(&full), values).map_err(|e| Error::shape(e.to_string()))?;
+    let a =
+        ArrayD::from_shape_vec(IxDyn(&full), values).map_err(|e| Error::shape(e.to_string()))?;
     Ok(A::Out::wrap(a).into_chunk())
 }
 
@@ -105,8 +126,12 @@ fn state_positions(red: Reduction, c: &Chunk, what: &str) -> Result<usize> {
 /// Read the states held in `c` (already validated by [`state_positions`]).
 fn read_states<A: Acc>(c: &Chunk, n: usize) -> Result<Vec<A>> {
     let values = A::Out::read(c)?;
-    let s = values.as_slice().ok_or_else(|| Error::other("state chunk is not contiguous"))?;
-    Ok((0..n).map(|i| A::from_components(|j| s[j * n + i])).collect())
+    let s = values
+        .as_slice()
+        .ok_or_else(|| Error::other("state chunk is not contiguous"))?;
+    Ok((0..n)
+        .map(|i| A::from_components(|j| s[j * n + i]))
+        .collect())
 }
 
 /// `ReduceCombine`: merge states of equal shape and dtype elementwise.
@@ -147,7 +172,10 @@ pub(crate) fn combine(red: Reduction, inputs: &[Chunk]) -> Result<Chunk> {
 }
 
 fn wrong_state_dtype(red: Reduction, d: DType) -> Error {
-    Error::dtype(format!("a {} partial state cannot be of dtype {d}", red.name()))
+    Error::dtype(format!(
+        "a {} partial state cannot be of dtype {d}",
+        red.name()
+    ))
 }
 
 fn combine_minmax<const MAX: bool>(d: DType, inputs: &[Chunk]) -> Result<Chunk> {
@@ -165,7 +193,9 @@ fn combine_with<A: Acc>(inputs: &[Chunk]) -> Result<Chunk> {
     let mut total = read_states::<A>(&inputs[0], n)?;
     for c in &inputs[1..] {
         let values = A::Out::read(c)?;
-        let s = values.as_slice().ok_or_else(|| Error::other("state chunk is not contiguous"))?;
+        let s = values
+            .as_slice()
+            .ok_or_else(|| Error::other("state chunk is not contiguous"))?;
         for (i, t) in total.iter_mut().enumerate() {
             t.merge(&A::from_components(|j| s[j * n + i]));
         }
@@ -179,7 +209,12 @@ fn combine_with<A: Acc>(inputs: &[Chunk]) -> Result<Chunk> {
 /// Mean of nothing is NaN (0/0). Var/Std with `count <= ddof` is NaN (NumPy warns and
 /// gives NaN or inf there; NaN is the one answer that never looks like data). Min/Max
 /// of an empty selection errs like NumPy.
-pub(crate) fn finalize(red: Reduction, axes: &[usize], dtype: DType, input: &Chunk) -> Result<Chunk> {
+pub(crate) fn finalize(
+    red: Reduction,
+    axes: &[usize],
+    dtype: DType,
+    input: &Chunk,
+) -> Result<Chunk> {
     let n = state_positions(red, input, "reduce-finalize")?;
     let inner = &input.shape()[1..];
     let mask = axis_mask(axes, inner.len(), "reduce-finalize")?;
@@ -189,8 +224,12 @@ pub(crate) fn finalize(red: Reduction, axes: &[usize], dtype: DType, input: &Chu
             inner[a]
         )));
     }
-    let out_shape: Vec<usize> =
-        inner.iter().zip(&mask).filter(|(_, r)| !**r).map(|(&d, _)| d).collect();
+    let out_shape: Vec<usize> = inner
+        .iter()
+        .zip(&mask)
+        .filter(|(_, r)| !**r)
+        .map(|(&d, _)| d)
+        .collect();
     use DType::*;
     use Reduction::*;
     let out = match (red, input.dtype()) {
@@ -203,7 +242,9 @@ pub(crate) fn finalize(red: Reduction, axes: &[usize], dtype: DType, input: &Chu
         (Min, d) => finish_minmax::<false>(d, input, n, &out_shape)?,
         (Max, d) => finish_minmax::<true>(d, input, n, &out_shape)?,
         (Mean, F64) => finish::<MeanAcc<f64>, f64>(input, n, &out_shape, |s| Ok(s.sum / s.n))?,
-        (Var { ddof }, F64) => finish::<VarAcc<f64>, f64>(input, n, &out_shape, |s| Ok(var(s, ddof)))?,
+        (Var { ddof }, F64) => {
+            finish::<VarAcc<f64>, f64>(input, n, &out_shape, |s| Ok(var(s, ddof)))?
+        }
         (Std { ddof }, F64) => {
             finish::<VarAcc<f64>, f64>(input, n, &out_shape, |s| Ok(var(s, ddof).sqrt()))?
         }
@@ -249,7 +290,8 @@ fn finish<A: Acc, R: DynElement>(
 ) -> Result<super::dynarray::DynArray> {
     let states = read_states::<A>(c, n)?;
     let values = states.iter().map(f).collect::<Result<Vec<R>>>()?;
-    let a = ArrayD::from_shape_vec(IxDyn(shape), values).map_err(|e| Error::shape(e.to_string()))?;
+    let a =
+        ArrayD::from_shape_vec(IxDyn(shape), values).map_err(|e| Error::shape(e.to_string()))?;
     Ok(R::wrap(a))
 }
 
@@ -270,15 +312,27 @@ mod tests {
         assert_eq!(p.shape(), &[3, 2, 1]);
         assert_eq!(p.dtype(), DType::F64);
         let v = p.to_ndarray::<f64>().unwrap();
-        assert_eq!(v.index_axis(Axis(0), 0).iter().copied().collect::<Vec<_>>(), vec![3.0, 3.0]);
-        assert_eq!(v.index_axis(Axis(0), 1).iter().copied().collect::<Vec<_>>(), vec![2.0, 5.0]);
-        assert_eq!(v.index_axis(Axis(0), 2).iter().copied().collect::<Vec<_>>(), vec![2.0, 2.0]);
+        assert_eq!(
+            v.index_axis(Axis(0), 0).iter().copied().collect::<Vec<_>>(),
+            vec![3.0, 3.0]
+        );
+        assert_eq!(
+            v.index_axis(Axis(0), 1).iter().copied().collect::<Vec<_>>(),
+            vec![2.0, 5.0]
+        );
+        assert_eq!(
+            v.index_axis(Axis(0), 2).iter().copied().collect::<Vec<_>>(),
+            vec![2.0, 2.0]
+        );
         let s = partial(Reduction::Sum, &[0, 1], &a).unwrap();
         assert_eq!(s.shape(), &[1, 1, 1]);
         let b = Chunk::from_ndarray(array![true, false, true].into_dyn());
         let m = partial(Reduction::Max, &[0], &b).unwrap();
         assert_eq!(m.dtype(), DType::Bool);
-        assert_eq!(m.to_ndarray::<bool>().unwrap(), array![[true], [true]].into_dyn());
+        assert_eq!(
+            m.to_ndarray::<bool>().unwrap(),
+            array![[true], [true]].into_dyn()
+        );
         let s = run(Reduction::Sum, &b, &[0], DType::I64).unwrap();
         assert_eq!(s.to_ndarray::<i64>().unwrap(), ndarray::arr0(2).into_dyn());
     }
@@ -289,11 +343,17 @@ mod tests {
         let m = run(Reduction::Mean, &e, &[0], DType::F64).unwrap();
         assert!(m.to_ndarray::<f64>().unwrap().iter().all(|x| x.is_nan()));
         let err = run(Reduction::Min, &e, &[0], DType::F64).unwrap_err();
-        assert!(err.to_string().contains("zero-size array to reduction operation min"));
+        assert!(
+            err.to_string()
+                .contains("zero-size array to reduction operation min")
+        );
         let s = run(Reduction::Sum, &e, &[0], DType::F64).unwrap();
         assert_eq!(s.to_ndarray::<f64>().unwrap(), ArrayD::zeros(IxDyn(&[3])));
         let p = run(Reduction::Prod, &e, &[0, 1], DType::F64).unwrap();
-        assert_eq!(p.to_ndarray::<f64>().unwrap(), ndarray::arr0(1.0).into_dyn());
+        assert_eq!(
+            p.to_ndarray::<f64>().unwrap(),
+            ndarray::arr0(1.0).into_dyn()
+        );
         let one = Chunk::from_ndarray(array![5.0].into_dyn());
         let v = run(Reduction::Var { ddof: 1 }, &one, &[0], DType::F64).unwrap();
         assert!(v.to_ndarray::<f64>().unwrap()[[]].is_nan());

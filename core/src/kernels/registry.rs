@@ -50,7 +50,9 @@ pub fn registered_kernels() -> Vec<String> {
 /// inside the kernel becomes an error carrying its message, so it fails only this task.
 pub(crate) fn run_kernel(name: &str, args: &[u8], inputs: &[Chunk]) -> Result<Chunk> {
     let f = lookup_kernel(name).ok_or_else(|| {
-        Error::other(format!("unknown kernel {name:?}: this worker binary does not register it"))
+        Error::other(format!(
+            "unknown kernel {name:?}: this worker binary does not register it"
+        ))
     })?;
     match catch_unwind(AssertUnwindSafe(|| f(inputs, args))) {
         Ok(result) => result,
@@ -71,7 +73,9 @@ mod tests {
     use ndarray::{ArrayD, IxDyn};
 
     fn double(inputs: &[Chunk], _args: &[u8]) -> Result<Chunk> {
-        let a = inputs.first().ok_or_else(|| Error::other("double needs one input"))?;
+        let a = inputs
+            .first()
+            .ok_or_else(|| Error::other("double needs one input"))?;
         Ok(Chunk::from_ndarray(a.view::<f64>()?.mapv(|x| 2.0 * x)))
     }
 
@@ -81,21 +85,34 @@ mod tests {
         let offset = 10.0;
         register_kernel("test.add_arg", move |inputs: &[Chunk], args: &[u8]| {
             let k = args.first().copied().unwrap_or(0) as f64 + offset;
-            Ok(Chunk::from_ndarray(inputs[0].view::<f64>()?.mapv(|x| x + k)))
+            Ok(Chunk::from_ndarray(
+                inputs[0].view::<f64>()?.mapv(|x| x + k),
+            ))
         });
-        register_kernel("test.panics", |_: &[Chunk], _: &[u8]| -> Result<Chunk> { panic!("boom") });
+        register_kernel("test.panics", |_: &[Chunk], _: &[u8]| -> Result<Chunk> {
+            panic!("boom")
+        });
         let names = registered_kernels();
         assert!(names.contains(&"test.double".to_string()));
         assert!(names.windows(2).all(|w| w[0] <= w[1]));
         let c = Chunk::from_ndarray(ArrayD::from_elem(IxDyn(&[3]), 1.5));
         let out = run_kernel("test.double", &[], std::slice::from_ref(&c)).unwrap();
-        assert_eq!(out.to_ndarray::<f64>().unwrap(), ArrayD::from_elem(IxDyn(&[3]), 3.0));
+        assert_eq!(
+            out.to_ndarray::<f64>().unwrap(),
+            ArrayD::from_elem(IxDyn(&[3]), 3.0)
+        );
         let out = run_kernel("test.add_arg", &[2], std::slice::from_ref(&c)).unwrap();
-        assert_eq!(out.to_ndarray::<f64>().unwrap(), ArrayD::from_elem(IxDyn(&[3]), 13.5));
+        assert_eq!(
+            out.to_ndarray::<f64>().unwrap(),
+            ArrayD::from_elem(IxDyn(&[3]), 13.5)
+        );
         let e = run_kernel("test.panics", &[], &[]).unwrap_err();
         assert!(e.to_string().contains("boom"), "{e}");
         let e = run_kernel("test.nope", &[], &[]).unwrap_err();
-        assert!(e.to_string().contains("unknown kernel \"test.nope\""), "{e}");
+        assert!(
+            e.to_string().contains("unknown kernel \"test.nope\""),
+            "{e}"
+        );
         assert!(unregister_kernel("test.double"));
         assert!(lookup_kernel("test.double").is_none());
     }

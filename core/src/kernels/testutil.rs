@@ -18,7 +18,11 @@ impl Rng {
         z ^ (z >> 31)
     }
     pub(crate) fn below(&mut self, n: usize) -> usize {
-        if n == 0 { 0 } else { (self.next() % n as u64) as usize }
+        if n == 0 {
+            0
+        } else {
+            (self.next() % n as u64) as usize
+        }
     }
     pub(crate) fn chance(&mut self, p: f64) -> bool {
         (self.next() >> 11) as f64 / (1u64 << 53) as f64 <= p
@@ -137,8 +141,12 @@ pub(crate) fn from_chunk(c: &Chunk) -> ArrayD<Scalar> {
 /// Equal values of equal dtype, NaN equal to NaN (bit patterns of NaN may differ).
 pub(crate) fn same(a: Scalar, b: Scalar) -> bool {
     match (a, b) {
-        (Scalar::F32(x), Scalar::F32(y)) => x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan()),
-        (Scalar::F64(x), Scalar::F64(y)) => x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan()),
+        (Scalar::F32(x), Scalar::F32(y)) => {
+            x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan())
+        }
+        (Scalar::F64(x), Scalar::F64(y)) => {
+            x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan())
+        }
         _ => a == b,
     }
 }

@@ -375,7 +375,7 @@ impl SchedulerState {
                 "worker {w} saturated class wrong"
             );
             ensure!(
-                ws.free_slots.contains(w) == (n < th + self.config.root_slack),
+                ws.free_slots.contains(w) == (n < th + self.root_slack),
                 "worker {w} free-slot class wrong"
             );
             let out = self.steals.values().filter(|s| s.victim == w).count() as u32;

@@ -53,6 +53,12 @@ const MAX_RUN: u64 = 64;
 /// Times a task may fail to fetch its inputs before it is erred (guards against a livelock
 /// when a holder is alive for the scheduler but unreachable for its peers).
 const MAX_FETCH_RETRIES: u32 = 20;
+/// Queued root work a worker is handed beyond its threads, in microseconds of estimated
+/// run time: tiny tasks get more slots (a round trip per slot would idle the worker),
+/// large ones stay at `root_slack` (memory is what root withholding protects).
+const ROOT_WORK_TARGET_US: f64 = 2_000.0;
+/// Upper bound of the adaptive root slack.
+const MAX_ROOT_SLACK: usize = 256;
 /// Most steal requests issued by one call.
 const STEAL_BUDGET: usize = 64;
 /// Saturated workers probed per thief when looking for a victim.
@@ -63,7 +69,9 @@ const VICTIM_PROBES: usize = 8;
 pub struct SchedulerConfig {
     /// A task that was processing on this many workers that died is erred.
     pub allowed_failures: u32,
-    /// Root tasks handed to a worker at once: its threads plus this slack.
+    /// Root tasks handed to a worker at once: its threads plus this slack. When tasks
+    /// turn out to take microseconds the slack grows (up to 256) so that about 2 ms of
+    /// root work is queued per worker; it never goes below this value.
     pub root_slack: usize,
     /// Whether idle workers steal queued tasks from saturated ones.
     pub work_stealing: bool,
@@ -136,6 +144,8 @@ pub struct SchedulerState {
     out: Outputs,
     next_priority: u64,
     avg_task_us: f64,
+    /// Root slack in force: `config.root_slack`, raised while tasks are tiny.
+    root_slack: usize,
     tasks_completed: u64,
     workers_lost: u64,
     /// (worker address, what happened) while results are being lost, for error messages.
@@ -152,6 +162,7 @@ pub struct SchedulerState {
 impl SchedulerState {
     /// An empty scheduler.
     pub fn new(config: SchedulerConfig) -> Self {
+        let root_slack = config.root_slack;
         SchedulerState {
             config,
             tasks: TaskTable::default(),
@@ -167,6 +178,7 @@ impl SchedulerState {
             out: Outputs::default(),
             next_priority: 0,
             avg_task_us: DEFAULT_TASK_US,
+            root_slack,
             tasks_completed: 0,
             workers_lost: 0,
             loss_context: None,

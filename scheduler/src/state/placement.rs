@@ -92,7 +92,7 @@ impl SchedulerState {
             let Some(rec) = self.workers.get(w) else {
                 return;
             };
-            let slots = (rec.threads as usize).saturating_add(self.config.root_slack);
+            let slots = (rec.threads as usize).saturating_add(self.root_slack);
             if rec.processing.len() >= slots {
                 return;
             }
@@ -133,8 +133,7 @@ impl SchedulerState {
             return;
         };
         let threads = u64::from(rec.threads);
-        let free =
-            (threads + self.config.root_slack as u64).saturating_sub(rec.processing.len() as u64);
+        let free = (threads + self.root_slack as u64).saturating_sub(rec.processing.len() as u64);
         let queued = self.root_queue.len() as u64;
         let share = queued * threads / (2 * self.workers.total_threads.max(1));
         let len = share.clamp(1, MAX_RUN).max(free).min(queued);

@@ -2,7 +2,7 @@
 //! lineage recomputation, error propagation, and releasing or forgetting what nobody needs.
 
 use super::task::{Holders, State, TaskId, WIdx};
-use super::{BYTES_PER_US, SchedulerState};
+use super::{BYTES_PER_US, MAX_ROOT_SLACK, ROOT_WORK_TARGET_US, SchedulerState};
 use std::sync::Arc;
 use tessera_core::error::TaskError;
 use tessera_core::wire::{ClientEvent, ComputeTask, InputLocation, WorkerCommand, WorkerId};
@@ -68,7 +68,7 @@ impl SchedulerState {
                 rec.processing.swap_remove(pos);
                 rec.processing_hash.swap_remove(pos);
             }
-            self.workers.refresh(w, self.config.root_slack);
+            self.workers.refresh(w, self.root_slack);
         }
         self.clear_steal(t);
     }
@@ -133,7 +133,7 @@ impl SchedulerState {
         wr.processing.push(t);
         wr.processing_hash
             .push(self.tasks.index.hash(&self.tasks.recs[t as usize].key));
-        self.workers.refresh(w, self.config.root_slack);
+        self.workers.refresh(w, self.root_slack);
         self.set_state(t, State::Processing(w));
         let cmd = self.compute_command(t);
         self.out
@@ -194,6 +194,7 @@ impl SchedulerState {
             } else {
                 self.avg_task_us += (d as f64 - self.avg_task_us) * 0.05;
             }
+            self.adapt_root_slack();
         }
         self.notify_in_memory(t);
         let mut deps = std::mem::take(&mut self.scratch_deps);
@@ -448,6 +449,25 @@ impl SchedulerState {
             .filter(|r| !r.holders.contains(w))
             .map(|r| r.nbytes)
             .sum()
+    }
+
+    /// Re-derive the root slack from the average task duration (a power of two between
+    /// `config.root_slack` and [`MAX_ROOT_SLACK`]); when it changes, every worker's free
+    /// slots are recomputed. Changes are rare: the average moves slowly and is quantized.
+    fn adapt_root_slack(&mut self) {
+        let wanted = (ROOT_WORK_TARGET_US / self.avg_task_us.max(1.0)) as usize;
+        let slack = wanted
+            .checked_next_power_of_two()
+            .unwrap_or(MAX_ROOT_SLACK)
+            .min(MAX_ROOT_SLACK)
+            .max(self.config.root_slack);
+        if slack != self.root_slack {
+            self.root_slack = slack;
+            let live: Vec<WIdx> = self.workers.live.items().to_vec();
+            for w in live {
+                self.workers.refresh(w, slack);
+            }
+        }
     }
 
     /// Estimated transfer time of `bytes`, in microseconds.

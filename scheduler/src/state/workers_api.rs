@@ -24,7 +24,7 @@ impl SchedulerState {
         }
         let w = self
             .workers
-            .add(WorkerRecord::new(reg, now_ms), self.config.root_slack);
+            .add(WorkerRecord::new(reg, now_ms), self.root_slack);
         let slots = self.workers.slots.len();
         self.mark.resize(slots, 0);
         self.local_bytes.resize(slots, 0);
