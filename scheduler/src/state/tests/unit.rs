@@ -477,3 +477,59 @@ fn key_index_survives_hash_collisions() {
     assert_eq!(ix.get_hashed(ix.hash(&keys[1]), &keys[1], key_of), Some(1));
     assert_eq!(ix.get_hashed(ix.hash(&keys[0]), &keys[0], key_of), None);
 }
+
+#[test]
+fn root_slack_grows_for_tiny_tasks_and_shrinks_back() {
+    let mut h = H::new();
+    let (w, _) = h.worker("a:1", 2);
+    let c = h.client();
+    let n = 2000;
+    let names: Vec<String> = (0..n).map(|i| format!("r{i:04}")).collect();
+    let g: Vec<_> = names.iter().map(|k| task(k, &[])).collect();
+    let wanted: Vec<&str> = names.iter().map(String::as_str).collect();
+    let out = h.submit(c, g, &wanted);
+    let first: Vec<String> = computes(&out).into_iter().map(|(_, k)| k).collect();
+    assert_eq!(
+        first.len(),
+        4,
+        "before any measurement: threads 2 + slack 2"
+    );
+    // Tasks of 10 microseconds: about 2 ms of work (256 tasks at most) is queued.
+    let tiny = |key: &str| WorkerEvent::TaskFinished {
+        key: k(key),
+        nbytes: 8,
+        duration_us: 10,
+    };
+    h.events(w, vec![tiny(&first[0])]);
+    assert_eq!(h.processing(w), 2 + 256, "tiny tasks get a deep queue");
+    // Long tasks bring it back down to threads + slack as the average moves.
+    let mut done = 1;
+    while done < n {
+        let running: Vec<String> = (0..n)
+            .map(|i| names[i as usize].clone())
+            .filter(|key| h.s.state_name(&k(key)) == Some("processing"))
+            .take(8)
+            .collect();
+        if running.is_empty() {
+            break;
+        }
+        let events = running
+            .iter()
+            .map(|key| WorkerEvent::TaskFinished {
+                key: k(key),
+                nbytes: 8,
+                duration_us: 200_000,
+            })
+            .collect();
+        h.events(w, events);
+        done += running.len();
+        if h.processing(w) <= 4 {
+            break;
+        }
+    }
+    assert!(
+        h.processing(w) <= 4,
+        "slack did not shrink back: {} processing",
+        h.processing(w)
+    );
+}
