@@ -35,7 +35,7 @@ fn main() -> tessera::Result<()> {
         median.as_secs_f64(),
         tasks as f64 / median.as_secs_f64()
     );
-    let dask_n = n.min(20_000);
+    let dask_n = n.min(5_000);
     if let Some(py) = dask_python()
         && let Some(d) = run_python_peer(&py, "tiny_tasks_dask.py", &[dask_n.to_string()])
     {

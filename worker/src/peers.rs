@@ -8,7 +8,7 @@ use futures::{StreamExt, TryStreamExt};
 use std::collections::HashMap;
 use std::sync::Mutex;
 use tessera_core::{Chunk, Error, Result, TaskKey};
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 
 /// A cache of Flight connections to workers, by data address.
 #[derive(Default)]
@@ -22,10 +22,7 @@ impl PeerPool {
         if let Some(c) = self.lock().get(address) {
             return Ok(c.clone());
         }
-        let endpoint = Endpoint::from_shared(format!("http://{address}"))
-            .map_err(|e| Error::Cluster(format!("bad worker address {address:?}: {e}")))?
-            .connect_timeout(std::time::Duration::from_secs(5))
-            .tcp_nodelay(true);
+        let endpoint = crate::flight::data_endpoint(address)?;
         let channel = endpoint
             .connect()
             .await

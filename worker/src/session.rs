@@ -17,7 +17,7 @@ use tessera_core::wire::{
 use tessera_core::{Error, Result};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::{ReceiverStream, TcpListenerStream};
-use tonic::transport::{Endpoint, Server};
+use tonic::transport::Endpoint;
 
 /// How a worker is started.
 #[derive(Clone, Debug)]
@@ -62,8 +62,7 @@ pub async fn run_worker(config: WorkerConfig) -> Result<()> {
         .max_decoding_message_size(MAX_FLIGHT_MESSAGE)
         .max_encoding_message_size(MAX_FLIGHT_MESSAGE);
     let server = tokio::spawn(
-        Server::builder()
-            .tcp_nodelay(true)
+        crate::flight::data_server()
             .add_service(data)
             .serve_with_incoming(TcpListenerStream::new(listener)),
     );
