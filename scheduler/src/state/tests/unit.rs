@@ -506,7 +506,7 @@ fn root_slack_grows_for_tiny_tasks_and_shrinks_back() {
     let mut done = 1;
     while done < n {
         let running: Vec<String> = (0..n)
-            .map(|i| names[i as usize].clone())
+            .map(|i| names[i].clone())
             .filter(|key| h.s.state_name(&k(key)) == Some("processing"))
             .take(8)
             .collect();
