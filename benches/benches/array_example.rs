@@ -9,10 +9,7 @@ use tessera_benches::{dask_python, report, run_python_peer, time_runs};
 
 fn main() -> tessera::Result<()> {
     tessera::entry_hook();
-    let n: usize = std::env::var("ARRAY_EXAMPLE_N")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(20_000);
+    let n: usize = tessera_benches::env_usize("ARRAY_EXAMPLE_N", 20_000);
     let chunk = (n / 10).max(1);
     println!("array example: N = {n}, chunks {chunk}, 2 workers x 1 thread");
     let cluster = LocalCluster::builder()

@@ -7,10 +7,7 @@ use tessera_benches::{dask_python, report, run_python_peer};
 
 fn main() -> tessera::Result<()> {
     tessera::entry_hook();
-    let n: usize = std::env::var("TINY_TASKS_N")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(50_000);
+    let n: usize = tessera_benches::env_usize("TINY_TASKS_N", 50_000);
     let cluster = LocalCluster::builder()
         .workers(2)
         .threads_per_worker(1)

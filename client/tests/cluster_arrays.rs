@@ -16,11 +16,7 @@ fn classic_example_matches_ndarray() {
     let v: Array1<f64> = client.compute(&z).unwrap();
     let xs: Array2<f64> = client.compute(&x).unwrap();
     let reference = (&xs + &xs.t()).mean_axis(Axis(0)).unwrap();
-    let worst = v
-        .iter()
-        .zip(&reference)
-        .map(|(a, b)| (a - b).abs())
-        .fold(0.0, f64::max);
+    let worst = common::max_abs_diff(&v, &reference);
     assert!(worst < 1e-12, "difference {worst}");
     assert!(xs.iter().all(|&v| (0.0..1.0).contains(&v)));
     // Same seed, same values; another seed, other values.

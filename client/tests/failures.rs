@@ -30,11 +30,7 @@ fn sigkill_of_a_worker_mid_computation_still_gives_the_right_answer() {
     let v: Array1<f64> = result.expect("the computation survives a dead worker");
     let xs: Array2<f64> = client.compute(&x).unwrap();
     let reference = (&xs + &xs.t()).mean_axis(Axis(0)).unwrap().sqrt();
-    let worst = v
-        .iter()
-        .zip(&reference)
-        .map(|(a, b)| (a - b).abs())
-        .fold(0.0, f64::max);
+    let worst = common::max_abs_diff(&v, &reference);
     assert!(worst < 1e-12, "difference {worst}");
     let info = client.cluster_info().unwrap();
     assert_eq!(info.workers.len(), 2);

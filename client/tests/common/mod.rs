@@ -18,8 +18,11 @@ pub fn cluster(workers: usize) -> LocalCluster {
         .expect("local cluster starts")
 }
 
-/// Largest absolute difference between two float arrays of equal shape.
-pub fn max_abs_diff(a: &ndarray::ArrayD<f64>, b: &ndarray::ArrayD<f64>) -> f64 {
+/// Largest absolute difference between two float arrays of equal shape (NaN equals NaN).
+pub fn max_abs_diff<D: ndarray::Dimension>(
+    a: &ndarray::Array<f64, D>,
+    b: &ndarray::Array<f64, D>,
+) -> f64 {
     assert_eq!(a.shape(), b.shape(), "shapes differ");
     a.iter()
         .zip(b.iter())
