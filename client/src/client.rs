@@ -249,32 +249,49 @@ impl Client {
             .map_err(|s| Error::Cluster(format!("who_has: {}", s.message())))
     }
 
+    /// Count one more reference to each key and return a hold that releases them.
+    fn hold(&self, keys: Vec<TaskKey>) -> Arc<KeyHold> {
+        let mut map = lock(&self.inner.keys);
+        for key in &keys {
+            map.entry(key.clone())
+                .or_insert_with(|| KeyEntry {
+                    status: watch::Sender::new(KeyStatus::Pending),
+                    refs: 0,
+                })
+                .refs += 1;
+        }
+        Arc::new(KeyHold {
+            keys,
+            client: Arc::downgrade(&self.inner),
+        })
+    }
+
     /// Submit an expression and hold its output keys; results stay on the workers.
     pub(crate) async fn submit_lowered(&self, lowered: Lowered) -> Result<Arc<KeyHold>> {
-        let scattered = self.scatter(lowered.literals).await?;
-        let keys = lowered.outputs;
-        {
-            let mut map = lock(&self.inner.keys);
-            for key in &keys {
-                map.entry(key.clone())
-                    .or_insert_with(|| KeyEntry {
-                        status: watch::Sender::new(KeyStatus::Pending),
-                        refs: 0,
-                    })
-                    .refs += 1;
+        // Client data is put on workers once per client and held by its array node, so it
+        // stays on the cluster (and is never raced by a release) while the array lives.
+        let mut scattered = Vec::new();
+        let mut literal_holds = Vec::new();
+        for node in &lowered.literals {
+            if self.literal_hold(node).is_none() {
+                let put = self.scatter(node).await?;
+                literal_holds.push((
+                    node.clone(),
+                    self.hold(put.iter().map(|s| s.key.clone()).collect()),
+                ));
+                scattered.extend(put);
             }
         }
-        let hold = Arc::new(KeyHold {
-            keys: keys.clone(),
-            client: Arc::downgrade(&self.inner),
-        });
+        let mut wanted = lowered.outputs.clone();
+        wanted.extend(scattered.iter().map(|s| s.key.clone()));
+        let hold = self.hold(lowered.outputs);
         let id = self.inner.next_submission.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
         lock(&self.inner.submissions).insert(id, tx);
         let submission = Submission {
             id,
             graph: lowered.graph,
-            wanted: keys,
+            wanted,
             scattered,
         };
         self.inner
@@ -282,7 +299,14 @@ impl Client {
             .send(ClientMessage::Submit(submission))
             .map_err(|_| Error::Cluster("the scheduler session is closed".into()))?;
         match rx.await {
-            Ok(None) => Ok(hold),
+            Ok(None) => {
+                for (node, h) in literal_holds {
+                    if let NodeKind::Literal { holds, .. } = &node.kind {
+                        lock(holds).push(h);
+                    }
+                }
+                Ok(hold)
+            }
             Ok(Some(error)) => Err(Error::Cluster(format!("submission refused: {error}"))),
             Err(_) => Err(Error::Cluster(
                 "the scheduler session closed during submission".into(),
@@ -290,22 +314,25 @@ impl Client {
         }
     }
 
-    /// Put client-held chunks the cluster lacks on workers, round robin.
-    async fn scatter(&self, literals: Vec<(TaskKey, Chunk)>) -> Result<Vec<ScatteredKey>> {
-        if literals.is_empty() {
+    /// This client's hold on a literal node's chunks, if it has put them already.
+    fn literal_hold(&self, node: &Node) -> Option<Arc<KeyHold>> {
+        let NodeKind::Literal { holds, .. } = &node.kind else {
+            return None;
+        };
+        let mut holds = lock(holds);
+        holds.retain(|h| h.client.strong_count() > 0);
+        holds
+            .iter()
+            .find(|h| std::ptr::eq(h.client.as_ptr(), Arc::as_ptr(&self.inner)))
+            .cloned()
+    }
+
+    /// Put a literal node's chunks on workers, round robin.
+    async fn scatter(&self, node: &Node) -> Result<Vec<ScatteredKey>> {
+        let NodeKind::Literal { chunks, .. } = &node.kind else {
             return Ok(vec![]);
-        }
-        let keys: Vec<TaskKey> = literals.iter().map(|(k, _)| k.clone()).collect();
-        let holders = self.who_has_async(keys).await?;
-        let missing: Vec<(TaskKey, Chunk)> = literals
-            .into_iter()
-            .zip(holders)
-            .filter(|(_, h)| h.is_empty())
-            .map(|(l, _)| l)
-            .collect();
-        if missing.is_empty() {
-            return Ok(vec![]);
-        }
+        };
+        let keys = chunk_keys(node);
         let mut s = self.inner.scheduler.clone();
         let info = s
             .cluster_info(Empty {})
@@ -324,17 +351,21 @@ impl Client {
             ));
         }
         let peers = &self.inner.peers;
-        let puts = missing.into_iter().enumerate().map(|(i, (key, chunk))| {
-            let worker = workers[i % workers.len()].1.clone();
-            async move {
-                peers.put(&worker, &key, &chunk).await?;
-                Ok::<_, Error>(ScatteredKey {
-                    key,
-                    worker,
-                    nbytes: chunk.nbytes() as u64,
-                })
-            }
-        });
+        let puts = keys
+            .into_iter()
+            .zip(chunks)
+            .enumerate()
+            .map(|(i, (key, chunk))| {
+                let worker = workers[i % workers.len()].1.clone();
+                async move {
+                    peers.put(&worker, &key, chunk).await?;
+                    Ok::<_, Error>(ScatteredKey {
+                        key,
+                        worker,
+                        nbytes: chunk.nbytes() as u64,
+                    })
+                }
+            });
         futures::stream::iter(puts)
             .buffered(8)
             .collect::<Vec<_>>()

@@ -195,3 +195,27 @@ fn tasks_run_where_their_input_lives_and_bytes_skip_the_scheduler() {
         data_bytes
     );
 }
+
+#[test]
+fn client_data_stays_while_its_array_lives_and_is_released_after() {
+    let cluster = common::cluster(2);
+    let client = cluster.client().unwrap();
+    let data = ArrayD::from_shape_fn(IxDyn(&[30, 20]), |ix| (ix[0] * 20 + ix[1]) as f64);
+    let a = from_ndarray(&data, &[7, 6]);
+    let keys = client.chunk_keys(&a).unwrap();
+    // Each computation releases its results right away; the data itself must stay put.
+    for i in 0..30 {
+        let got: ndarray::Array0<f64> = client.compute(&(&a * i as f64).sum()).unwrap();
+        assert_eq!(got.into_scalar(), data.sum() * i as f64);
+    }
+    assert!(client.who_has(&keys).unwrap().iter().all(|h| h.len() == 1));
+    drop(a);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while client.who_has(&keys).unwrap().iter().any(|h| !h.is_empty()) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "dropped data was never released"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}

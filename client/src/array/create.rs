@@ -205,7 +205,10 @@ where
             shape,
             chunks: grid,
             dtype: T::DTYPE,
-            kind: NodeKind::Literal(pieces),
+            kind: NodeKind::Literal {
+                chunks: pieces,
+                holds: Default::default(),
+            },
         }))
     })())
 }

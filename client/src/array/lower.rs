@@ -8,7 +8,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use tessera_core::key::Tokenizer;
 use tessera_core::ops::{Op, Reduction};
-use tessera_core::{Chunk, Task, TaskGraph, TaskKey};
+use tessera_core::{Task, TaskGraph, TaskKey};
 
 /// A lowered expression.
 pub(crate) struct Lowered {
@@ -16,8 +16,8 @@ pub(crate) struct Lowered {
     pub graph: TaskGraph,
     /// Keys of the root's chunks, in C order of its chunk grid.
     pub outputs: Vec<TaskKey>,
-    /// Client-held chunks that must be put on workers before the graph runs.
-    pub literals: Vec<(TaskKey, Chunk)>,
+    /// Nodes of client-held chunks, which must be on workers before the graph runs.
+    pub literals: Vec<Arc<Node>>,
 }
 
 /// Lower the expression rooted at `root`.
@@ -45,7 +45,7 @@ pub(crate) fn chunk_keys(node: &Node) -> Vec<TaskKey> {
 
 struct Lowering {
     graph: TaskGraph,
-    literals: Vec<(TaskKey, Chunk)>,
+    literals: Vec<Arc<Node>>,
     seen: HashSet<String>,
 }
 
@@ -97,12 +97,7 @@ impl Lowering {
                     );
                 }
             }
-            NodeKind::Literal(chunks) => {
-                for (ix, chunk) in indices.iter().zip(chunks) {
-                    self.literals
-                        .push((TaskKey::chunk(&node.name, ix), chunk.clone()));
-                }
-            }
+            NodeKind::Literal { .. } => self.literals.push(node.clone()),
             NodeKind::Elementwise { expr, inputs } => {
                 for n in inputs {
                     self.node(n);

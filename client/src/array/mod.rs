@@ -43,8 +43,12 @@ pub(crate) struct Node {
 pub(crate) enum NodeKind {
     /// Created from nothing: every chunk from its index alone.
     Source(Source),
-    /// Data from the client, put on workers at submission.
-    Literal(Vec<Chunk>),
+    /// Data from the client, put on workers at its first submission by each client and
+    /// kept there while this node lives (the holds release it when the array is dropped).
+    Literal {
+        chunks: Vec<Chunk>,
+        holds: std::sync::Mutex<Vec<Arc<KeyHold>>>,
+    },
     /// An elementwise expression over aligned inputs (broadcast where they have length 1).
     Elementwise { expr: Expr, inputs: Vec<Arc<Node>> },
     /// Axis permutation.
