@@ -110,10 +110,10 @@ pub fn parse_duration(s: &str) -> std::result::Result<Duration, String> {
         "m" => value * 60.0,
         other => return Err(format!("unknown duration unit {other:?} in {s:?}")),
     };
-    if secs <= 0.0 || !secs.is_finite() {
+    if secs <= 0.0 {
         return Err(format!("duration must be positive: {s:?}"));
     }
-    Ok(Duration::from_secs_f64(secs))
+    Duration::try_from_secs_f64(secs).map_err(|_| format!("duration out of range: {s:?}"))
 }
 
 fn runtime(threads: usize) -> Result<tokio::runtime::Runtime> {
@@ -216,5 +216,8 @@ mod tests {
         assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
         assert_eq!(parse_duration("10s").unwrap(), Duration::from_secs(10));
         assert!(parse_duration("-1s").is_err());
+        assert!(parse_duration("1e30s").is_err());
+        assert!(parse_duration("nan").is_err());
+        assert!(parse_bytes("1e3GiB").is_err());
     }
 }

@@ -44,12 +44,17 @@ pub(crate) struct ClientInner {
     next_submission: AtomicU64,
     pub(crate) peers: PeerPool,
     address: String,
+    /// Why the scheduler session ended, once it has: later calls fail at once.
+    closed: std::sync::OnceLock<String>,
 }
 
 /// Keys a client keeps alive on the cluster; dropping the hold releases them.
 pub struct KeyHold {
     keys: Vec<TaskKey>,
     client: Weak<ClientInner>,
+    /// Set when the scheduler never counted these references (refused submission):
+    /// dropping then only forgets them locally.
+    uncounted: std::sync::atomic::AtomicBool,
 }
 
 impl KeyHold {
@@ -62,7 +67,8 @@ impl KeyHold {
 impl Drop for KeyHold {
     fn drop(&mut self) {
         if let Some(client) = self.client.upgrade() {
-            client.release(&self.keys);
+            let tell_scheduler = !self.uncounted.load(Ordering::Relaxed);
+            client.release(&self.keys, tell_scheduler);
         }
     }
 }
@@ -82,7 +88,7 @@ impl ClientInner {
         self.runtime.as_ref().expect("runtime lives until drop")
     }
 
-    fn release(&self, keys: &[TaskKey]) {
+    fn release(&self, keys: &[TaskKey], tell_scheduler: bool) {
         let mut map = lock(&self.keys);
         for key in keys {
             if let Some(entry) = map.get_mut(key) {
@@ -93,7 +99,9 @@ impl ClientInner {
             }
         }
         drop(map);
-        let _ = self.outbound.send(ClientMessage::Release(keys.to_vec()));
+        if tell_scheduler {
+            let _ = self.outbound.send(ClientMessage::Release(keys.to_vec()));
+        }
     }
 
     fn handle(&self, event: ClientEvent) {
@@ -118,6 +126,7 @@ impl ClientInner {
     }
 
     fn lose_everything(&self, reason: &str) {
+        let _ = self.closed.set(reason.to_string());
         for entry in lock(&self.keys).values() {
             if matches!(
                 *entry.status.borrow(),
@@ -196,6 +205,7 @@ impl Client {
             next_submission: AtomicU64::new(1),
             peers: PeerPool::default(),
             address: address.clone(),
+            closed: std::sync::OnceLock::new(),
         });
         let weak = Arc::downgrade(&inner);
         inner.runtime().spawn(async move {
@@ -253,16 +263,23 @@ impl Client {
     fn hold(&self, keys: Vec<TaskKey>) -> Arc<KeyHold> {
         let mut map = lock(&self.inner.keys);
         for key in &keys {
-            map.entry(key.clone())
-                .or_insert_with(|| KeyEntry {
-                    status: watch::Sender::new(KeyStatus::Pending),
-                    refs: 0,
-                })
-                .refs += 1;
+            let entry = map.entry(key.clone()).or_insert_with(|| KeyEntry {
+                status: watch::Sender::new(KeyStatus::Pending),
+                refs: 0,
+            });
+            entry.refs += 1;
+            // A resubmitted key that erred is retried by the scheduler: wait for news.
+            if matches!(
+                *entry.status.borrow(),
+                KeyStatus::Erred(_) | KeyStatus::Lost(_)
+            ) {
+                entry.status.send_replace(KeyStatus::Pending);
+            }
         }
         Arc::new(KeyHold {
             keys,
             client: Arc::downgrade(&self.inner),
+            uncounted: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -288,6 +305,18 @@ impl Client {
         let id = self.inner.next_submission.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
         lock(&self.inner.submissions).insert(id, tx);
+        let refuse = |holds: &[&Arc<KeyHold>]| {
+            for h in holds {
+                h.uncounted.store(true, Ordering::Relaxed);
+            }
+        };
+        if let Some(reason) = self.inner.closed.get() {
+            lock(&self.inner.submissions).remove(&id);
+            let mut all: Vec<&Arc<KeyHold>> = literal_holds.iter().map(|(_, h)| h).collect();
+            all.push(&hold);
+            refuse(&all);
+            return Err(Error::Cluster(reason.clone()));
+        }
         let submission = Submission {
             id,
             graph: lowered.graph,
@@ -307,7 +336,12 @@ impl Client {
                 }
                 Ok(hold)
             }
-            Ok(Some(error)) => Err(Error::Cluster(format!("submission refused: {error}"))),
+            Ok(Some(error)) => {
+                let mut all: Vec<&Arc<KeyHold>> = literal_holds.iter().map(|(_, h)| h).collect();
+                all.push(&hold);
+                refuse(&all);
+                Err(Error::Cluster(format!("submission refused: {error}")))
+            }
             Err(_) => Err(Error::Cluster(
                 "the scheduler session closed during submission".into(),
             )),
@@ -380,6 +414,11 @@ impl Client {
             Some(entry) => entry.status.subscribe(),
             None => return Err(Error::other(format!("{key} is not held by this client"))),
         };
+        if let Some(reason) = self.inner.closed.get()
+            && *rx.borrow() == KeyStatus::Pending
+        {
+            return Err(Error::Cluster(reason.clone()));
+        }
         let status = rx
             .wait_for(|s| *s != KeyStatus::Pending)
             .await

@@ -207,22 +207,23 @@ impl LocalCluster {
         #[cfg(target_os = "linux")]
         {
             use std::os::unix::process::CommandExt;
-            // SAFETY: prctl is async-signal-safe; the child dies with the thread that
-            // started it, so a crashed or killed parent leaves no orphans.
+            // SAFETY: prctl and getppid are async-signal-safe. The child gets SIGKILL when
+            // the thread that forked it exits; children are forked by a thread that lives
+            // as long as this process (see `spawn_child`), so a crashed or killed parent
+            // leaves no orphans, and a parent that died before prctl is caught by getppid.
+            let parent = std::process::id() as libc::pid_t;
             unsafe {
-                cmd.pre_exec(|| {
+                cmd.pre_exec(move || {
                     libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                    if libc::getppid() != parent {
+                        libc::_exit(1);
+                    }
                     Ok(())
                 });
             }
         }
-        cmd.spawn().map_err(|e| {
-            Error::other(format!(
-                "cannot start {} {}: {e}",
-                self.program.display(),
-                args.join(" ")
-            ))
-        })
+        let description = format!("{} {}", self.program.display(), args.join(" "));
+        spawn_child(cmd).map_err(|e| Error::other(format!("cannot start {description}: {e}")))
     }
 
     /// Stop every process now.
@@ -243,6 +244,41 @@ impl Drop for LocalCluster {
     fn drop(&mut self) {
         self.shutdown();
     }
+}
+
+type SpawnRequest = (Command, std::sync::mpsc::Sender<std::io::Result<Child>>);
+
+/// Fork `cmd` from a dedicated thread that lives as long as the process. Linux delivers
+/// `PR_SET_PDEATHSIG` when the forking *thread* exits, so children forked from a
+/// short-lived thread (a `spawn_blocking` worker, a scoped thread) would be killed early.
+fn spawn_child(mut cmd: Command) -> std::io::Result<Child> {
+    static SPAWNER: std::sync::OnceLock<
+        Option<std::sync::Mutex<std::sync::mpsc::Sender<SpawnRequest>>>,
+    > = std::sync::OnceLock::new();
+    let spawner = SPAWNER.get_or_init(|| {
+        let (tx, rx) = std::sync::mpsc::channel::<SpawnRequest>();
+        std::thread::Builder::new()
+            .name("tessera-spawner".into())
+            .spawn(move || {
+                for (mut cmd, reply) in rx {
+                    let _ = reply.send(cmd.spawn());
+                }
+            })
+            .ok()
+            .map(|_| std::sync::Mutex::new(tx))
+    });
+    let Some(spawner) = spawner else {
+        return cmd.spawn();
+    };
+    let (reply, answer) = std::sync::mpsc::channel();
+    spawner
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .send((cmd, reply))
+        .map_err(|_| std::io::Error::other("the spawner thread is gone"))?;
+    answer
+        .recv()
+        .map_err(|_| std::io::Error::other("the spawner thread is gone"))?
 }
 
 /// Wait for the child's ready line (`prefix` + address) on stdout, then keep draining

@@ -59,25 +59,22 @@ pub fn run(args: DemoArgs) -> Result<()> {
     let t = Instant::now();
     let v: ndarray::Array1<f64> = client.compute(&z)?;
     let wall = t.elapsed();
+    let gigabytes = (n as f64) * (n as f64) * 8.0 / 1e9;
     // Let one heartbeat carry the workers' final transfer counters.
     std::thread::sleep(Duration::from_millis(700));
     let after = client.cluster_info()?;
-    let moved: u64 = after
-        .workers
-        .iter()
-        .map(|w| w.metrics.bytes_received)
-        .sum::<u64>()
-        - before
-            .workers
-            .iter()
-            .map(|w| w.metrics.bytes_received)
-            .sum::<u64>();
-    let scheduler_bytes = after.scheduler_bytes_received - before.scheduler_bytes_received;
+    let received = |info: &tessera_core::wire::ClusterInfo| -> u64 {
+        info.workers.iter().map(|w| w.metrics.bytes_received).sum()
+    };
+    let moved = received(&after).saturating_sub(received(&before));
+    let scheduler_bytes = after
+        .scheduler_bytes_received
+        .saturating_sub(before.scheduler_bytes_received);
     println!(
         "  result: {} values, checksum (sum) = {:.6}, first = {:.6}",
         v.len(),
         v.sum(),
-        v[0]
+        v.first().copied().unwrap_or(f64::NAN)
     );
     println!(
         "  expected mean of a uniform [0,1) variable: 1.0 for x + x.T; got mean {:.6}",
@@ -85,12 +82,12 @@ pub fn run(args: DemoArgs) -> Result<()> {
     );
     println!(
         "  wall time: {wall:.2?} for {:.2} GB of input ({:.2} GB/s)",
-        (n * n * 8) as f64 / 1e9,
-        (n * n * 8) as f64 / 1e9 / wall.as_secs_f64()
+        gigabytes,
+        gigabytes / wall.as_secs_f64()
     );
     println!(
         "  tasks completed: {}",
-        after.tasks_completed - before.tasks_completed
+        after.tasks_completed.saturating_sub(before.tasks_completed)
     );
     println!(
         "  moved between workers: {:.1} MB; control messages the scheduler read: {:.1} KB",

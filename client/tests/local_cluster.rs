@@ -110,6 +110,16 @@ fn local_cluster_reaps_its_processes_on_drop_and_on_panic() {
 }
 
 #[test]
+fn a_cluster_built_on_a_short_lived_thread_outlives_it() {
+    let cluster = std::thread::spawn(|| common::cluster(2)).join().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert!(cluster.worker_pids().iter().all(|&p| alive(p)));
+    let client = cluster.client().unwrap();
+    let total: ndarray::Array0<f64> = client.compute(&ones::<f64>(&[10], &[3]).sum()).unwrap();
+    assert_eq!(total.into_scalar(), 10.0);
+}
+
+#[test]
 fn bad_cluster_settings_are_errors() {
     assert!(tessera::LocalCluster::builder().workers(0).build().is_err());
     assert!(

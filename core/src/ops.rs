@@ -147,11 +147,37 @@ pub enum Expr {
     /// A constant of its own dtype.
     Scalar(Scalar),
     /// A unary function.
-    Unary(UnaryOp, Box<Expr>),
+    Unary(UnaryOp, #[serde(deserialize_with = "child")] Box<Expr>),
     /// A binary operator; both sides have the same dtype.
-    Binary(BinaryOp, Box<Expr>, Box<Expr>),
+    Binary(
+        BinaryOp,
+        #[serde(deserialize_with = "child")] Box<Expr>,
+        #[serde(deserialize_with = "child")] Box<Expr>,
+    ),
     /// Cast to a dtype (NumPy `astype`: floats to ints truncate, non-zero is `true`).
-    Cast(DType, Box<Expr>),
+    Cast(DType, #[serde(deserialize_with = "child")] Box<Expr>),
+}
+
+/// Deepest expression accepted off the wire. Decoding is recursive, so a hostile
+/// message nesting a million `Neg`s would overflow the stack (an abort, not a panic):
+/// depth is counted while decoding and refused past this.
+pub const MAX_DECODED_EXPR_DEPTH: usize = 256;
+
+thread_local! {
+    static DECODE_DEPTH: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+fn child<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Box<Expr>, D::Error> {
+    let depth = DECODE_DEPTH.with(|c| c.get()) + 1;
+    if depth > MAX_DECODED_EXPR_DEPTH {
+        return Err(serde::de::Error::custom(format!(
+            "expression nested deeper than {MAX_DECODED_EXPR_DEPTH} levels"
+        )));
+    }
+    DECODE_DEPTH.with(|c| c.set(depth));
+    let result = Expr::deserialize(d).map(Box::new);
+    DECODE_DEPTH.with(|c| c.set(depth - 1));
+    result
 }
 
 /// Unary elementwise functions.
@@ -295,6 +321,37 @@ impl Reduction {
             Reduction::Min | Reduction::Max | Reduction::Mean => 2,
             Reduction::Var { .. } | Reduction::Std { .. } => 3,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deeply_nested_expressions_are_refused_at_decode() {
+        let mut deep = Expr::Input(0);
+        for _ in 0..MAX_DECODED_EXPR_DEPTH {
+            deep = Expr::Unary(UnaryOp::Neg, Box::new(deep));
+        }
+        let ok = crate::codec::encode(&deep).unwrap();
+        assert_eq!(crate::codec::decode::<Expr>(&ok).unwrap(), deep);
+        // Hand-made hostile bytes: a million nested Neg nodes (no tree is built to encode it).
+        let unary =
+            crate::codec::encode(&Expr::Unary(UnaryOp::Neg, Box::new(Expr::Input(0)))).unwrap();
+        let leaf = crate::codec::encode(&Expr::Input(0)).unwrap();
+        let prefix = &unary[..unary.len() - leaf.len()];
+        let mut hostile = Vec::new();
+        for _ in 0..1_000_000 {
+            hostile.extend_from_slice(prefix);
+        }
+        hostile.extend_from_slice(&leaf);
+        let err = crate::codec::decode::<Expr>(&hostile)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("nested deeper"), "{err}");
+        // The depth counter is back to zero for the next message.
+        assert_eq!(crate::codec::decode::<Expr>(&ok).unwrap(), deep);
     }
 }
 

@@ -74,20 +74,28 @@ impl Executor {
             return;
         }
         let slot = Arc::new(AtomicU8::new(QUEUED));
-        if self
-            .slots()
-            .insert(task.key.clone(), slot.clone())
-            .is_some()
-        {
-            // Already queued or running here: the earlier assignment will report.
-            return;
+        if let Some(old) = self.slots().insert(task.key.clone(), slot.clone()) {
+            // Assigned again while an earlier run is queued here: the scheduler gave up on
+            // that one (an input was lost, the task was re-placed), and this assignment
+            // carries fresh input locations. The old run is retired if it has not started;
+            // if it is running, both finish and the scheduler accepts the first result.
+            if old
+                .compare_exchange(QUEUED, STOLEN, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+            {
+                Counters::sub(&self.counters.queued, 1);
+            }
         }
         Counters::add(&self.counters.queued, 1);
         let this = self.clone();
         tokio::spawn(async move {
             let key = task.key.clone();
-            this.run(task, slot).await;
-            this.slots().remove(&key);
+            this.run(task, slot.clone()).await;
+            let mut slots = this.slots();
+            // Only remove our own slot: a newer assignment of the key may have replaced it.
+            if slots.get(&key).is_some_and(|s| Arc::ptr_eq(s, &slot)) {
+                slots.remove(&key);
+            }
         });
     }
 

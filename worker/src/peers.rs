@@ -10,6 +10,9 @@ use std::sync::Mutex;
 use tessera_core::{Chunk, Error, Result, TaskKey};
 use tonic::transport::Channel;
 
+/// Longest a single chunk fetch may take before the holder is given up on.
+pub const FETCH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
+
 /// A cache of Flight connections to workers, by data address.
 #[derive(Default)]
 pub struct PeerPool {
@@ -48,7 +51,13 @@ impl PeerPool {
 
     /// Fetch the chunk `key` from the worker at `address`.
     pub async fn fetch(&self, address: &str, key: &TaskKey) -> Result<Chunk> {
-        let result = self.fetch_once(address, key).await;
+        let result = match tokio::time::timeout(FETCH_TIMEOUT, self.fetch_once(address, key)).await
+        {
+            Ok(r) => r,
+            Err(_) => Err(Error::Cluster(format!(
+                "fetching {key} from {address} took longer than {FETCH_TIMEOUT:?}"
+            ))),
+        };
         if result.is_err() {
             self.forget(address);
         }

@@ -6,6 +6,30 @@ use tessera_core::{Error, Result};
 /// Per-axis chunk lengths of an array, e.g. `[[2, 2, 1], [3]]` for shape `[5, 3]`.
 pub type ChunkGrid = Vec<Vec<usize>>;
 
+/// Most chunks an array may have (each becomes at least one task).
+pub const MAX_CHUNKS: usize = 100_000_000;
+
+/// Refuse shapes whose element count overflows and grids with too many chunks.
+fn check_sizes(shape: &[usize], counts: impl Iterator<Item = usize>) -> Result<()> {
+    shape
+        .iter()
+        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+        .ok_or_else(|| {
+            Error::shape(format!(
+                "shape {shape:?} has more elements than fit in memory addresses"
+            ))
+        })?;
+    let chunks = counts.into_iter().try_fold(1usize, |acc, c| {
+        acc.checked_mul(c).filter(|&n| n <= MAX_CHUNKS)
+    });
+    if chunks.is_none() {
+        return Err(Error::Chunks(format!(
+            "shape {shape:?} would be split into more than {MAX_CHUNKS} chunks; use larger chunks"
+        )));
+    }
+    Ok(())
+}
+
 /// Split `shape` into blocks of `chunk_shape` (the last block of an axis may be shorter;
 /// a zero-length axis has one empty chunk, as in Dask).
 pub fn normalize_chunks(shape: &[usize], chunk_shape: &[usize]) -> Result<ChunkGrid> {
@@ -16,6 +40,28 @@ pub fn normalize_chunks(shape: &[usize], chunk_shape: &[usize]) -> Result<ChunkG
             shape.len()
         )));
     }
+    if chunk_shape.contains(&0)
+        && shape
+            .iter()
+            .zip(chunk_shape)
+            .any(|(&n, &c)| c == 0 && n > 0)
+    {
+        let axis = shape
+            .iter()
+            .zip(chunk_shape)
+            .position(|(&n, &c)| c == 0 && n > 0)
+            .unwrap_or(0);
+        return Err(Error::Chunks(format!(
+            "chunk length 0 on axis {axis} of shape {shape:?} (chunks {chunk_shape:?}); chunks must be at least 1"
+        )));
+    }
+    check_sizes(
+        shape,
+        shape
+            .iter()
+            .zip(chunk_shape)
+            .map(|(&n, &c)| if n == 0 { 1 } else { n.div_ceil(c) }),
+    )?;
     shape
         .iter()
         .zip(chunk_shape)
@@ -48,8 +94,10 @@ pub fn validate_grid(shape: &[usize], grid: &ChunkGrid) -> Result<()> {
             shape.len()
         )));
     }
+    check_sizes(shape, grid.iter().map(|lens| lens.len()))?;
     for (axis, (&n, lens)) in shape.iter().zip(grid).enumerate() {
-        if lens.is_empty() || lens.iter().sum::<usize>() != n || (n > 0 && lens.contains(&0)) {
+        let total = lens.iter().try_fold(0usize, |acc, &l| acc.checked_add(l));
+        if lens.is_empty() || total != Some(n) || (n > 0 && lens.contains(&0)) {
             return Err(Error::Chunks(format!(
                 "chunks {lens:?} do not tile axis {axis} of length {n} (shape {shape:?})"
             )));
@@ -136,6 +184,14 @@ mod tests {
         assert_eq!(linear_index(&[2, 3], &[1, 2]), 5);
         assert_eq!(grid_indices(&[]), vec![Vec::<usize>::new()]);
         assert_eq!(offsets(&[2, 2, 1]), vec![0, 2, 4, 5]);
+    }
+
+    #[test]
+    fn huge_shapes_are_refused_not_allocated() {
+        assert!(normalize_chunks(&[1 << 40], &[1]).is_err());
+        assert!(normalize_chunks(&[1 << 40, 1 << 40, 0], &[1 << 40, 1 << 40, 1]).is_err());
+        assert!(normalize_chunks(&[1 << 32, 1 << 32, 2], &[1 << 32, 1 << 32, 2]).is_err());
+        assert!(validate_grid(&[usize::MAX], &vec![vec![usize::MAX, 1]]).is_err());
     }
 
     #[test]

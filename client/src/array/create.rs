@@ -67,7 +67,13 @@ pub fn arange<T: Element>(start: f64, stop: f64, step: f64, chunk: usize) -> Arr
                 "arange needs finite start, stop and a non-zero step (got {start}, {stop}, {step})"
             )));
         }
-        let len = ((stop - start) / step).ceil().max(0.0) as usize;
+        let len = ((stop - start) / step).ceil().max(0.0);
+        if len > (1u64 << 40) as f64 {
+            return Err(Error::shape(format!(
+                "arange({start}, {stop}, {step}) would have {len:e} elements"
+            )));
+        }
+        let len = len as usize;
         let token = Tokenizer::new("arange").value(&(start, step));
         source(
             "arange",

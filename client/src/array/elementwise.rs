@@ -12,8 +12,9 @@ use tessera_core::{DType, Error, Result, Scalar};
 pub enum Operand<'a> {
     /// An array.
     Array(&'a Array),
-    /// A Python-style "weak" scalar: the array's dtype wins unless the scalar is of a
-    /// higher kind (NEP 50).
+    /// A scalar. `f64` and `i64` values are Python-style "weak" literals: the array's
+    /// dtype wins unless the scalar is of a higher kind (NEP 50). `f32`, `i32` and `bool`
+    /// values are typed and promote like a 0-d array of their dtype.
     Scalar(Scalar),
 }
 
@@ -128,6 +129,8 @@ fn elementwise(group: &str, expr: Expr, inputs: &[Arc<Node>], dtype: DType) -> R
         });
         grid.push(chosen.unwrap_or_else(|| vec![d]));
     }
+    // Broadcasting can multiply sizes: (2^40, 1) + (1, 2^40) must be refused, not wrapped.
+    super::chunks::validate_grid(&shape, &grid)?;
     // Inputs that span an axis with other chunk boundaries are rechunked to match.
     let mut aligned = Vec::with_capacity(inputs.len());
     for n in inputs {
@@ -192,7 +195,13 @@ impl Array {
 
     fn scalar_op(&self, op: BinaryOp, s: Scalar, scalar_left: bool) -> Result<Array> {
         let node = self.node()?;
-        let (ct, rt) = binary_dtypes(op, weak_scalar(s, node.dtype)?)?;
+        // `f64` and `i64` scalars are Python-style literals (weak, NEP 50); explicitly typed
+        // `f32`, `i32` and `bool` scalars promote like arrays of their dtype.
+        let operand = match s {
+            Scalar::F64(_) | Scalar::I64(_) => weak_scalar(s, node.dtype)?,
+            typed => DType::promote(node.dtype, typed.dtype()),
+        };
+        let (ct, rt) = binary_dtypes(op, operand)?;
         let a = Box::new(cast_to(Expr::Input(0), node.dtype, ct));
         let b = Box::new(Expr::Scalar(s.cast(ct)));
         let expr = if scalar_left {
@@ -410,6 +419,25 @@ mod tests {
         assert_eq!(i.gt(1i64).dtype().unwrap(), DType::Bool);
         assert_eq!(i.sqrt().dtype().unwrap(), DType::F64);
         assert!((&i + 5_000_000_000i64).check().is_err());
+        let l = ones::<i64>(&[4], &[2]);
+        assert_eq!(
+            l.try_binary(BinaryOp::Add, 2.5f32)
+                .unwrap()
+                .dtype()
+                .unwrap(),
+            DType::F64
+        );
+        assert_eq!(
+            f.try_binary(BinaryOp::Add, 2.5f64)
+                .unwrap()
+                .dtype()
+                .unwrap(),
+            DType::F32
+        );
+        assert_eq!(
+            i.try_binary(BinaryOp::Mul, true).unwrap().dtype().unwrap(),
+            DType::I32
+        );
     }
 
     #[test]

@@ -50,7 +50,9 @@ struct Lowering {
 }
 
 fn nbytes(node: &Node, shape: &[usize]) -> u64 {
-    (shape.iter().product::<usize>() * node.dtype.itemsize()) as u64
+    shape.iter().fold(node.dtype.itemsize() as u64, |acc, &d| {
+        acc.saturating_mul(d as u64)
+    })
 }
 
 impl Lowering {
