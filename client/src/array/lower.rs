@@ -62,10 +62,29 @@ impl Lowering {
             .push(Task::new(key, op, inputs, nbytes_hint));
     }
 
-    fn node(&mut self, node: &Arc<Node>) {
-        if !self.seen.insert(node.name.clone()) {
-            return;
+    /// Lower `root` and everything it reads, inputs before consumers, without recursion
+    /// (a chain of a hundred thousand operations must not overflow the stack).
+    fn node(&mut self, root: &Arc<Node>) {
+        let mut stack: Vec<(Arc<Node>, bool)> = vec![(root.clone(), false)];
+        while let Some((node, expanded)) = stack.pop() {
+            if expanded {
+                self.emit(&node);
+                continue;
+            }
+            if !self.seen.insert(node.name.clone()) {
+                continue;
+            }
+            stack.push((node.clone(), true));
+            for input in node.kind.inputs().into_iter().rev() {
+                if !self.seen.contains(&input.name) {
+                    stack.push((input.clone(), false));
+                }
+            }
         }
+    }
+
+    /// The tasks of one node (its inputs are lowered already).
+    fn emit(&mut self, node: &Arc<Node>) {
         let counts = grid_counts(&node.chunks);
         let indices = grid_indices(&counts);
         match &node.kind {
@@ -101,9 +120,6 @@ impl Lowering {
             }
             NodeKind::Literal { .. } => self.literals.push(node.clone()),
             NodeKind::Elementwise { expr, inputs } => {
-                for n in inputs {
-                    self.node(n);
-                }
                 let ndim = node.shape.len();
                 for ix in &indices {
                     let keys = inputs
@@ -132,7 +148,6 @@ impl Lowering {
                 }
             }
             NodeKind::Transpose { input, axes } => {
-                self.node(input);
                 let op = Op::Transpose { axes: axes.clone() };
                 for ix in &indices {
                     let mut in_ix = vec![0; ix.len()];
@@ -154,11 +169,9 @@ impl Lowering {
                 axes,
                 split_every,
             } => {
-                self.node(input);
                 self.reduce(node, input, *reduction, axes, *split_every);
             }
             NodeKind::Rechunk { input } => {
-                self.node(input);
                 for ix in &indices {
                     let (keys, pieces) = rechunk_pieces(input, &node.chunks, ix);
                     let shape = chunk_shape(&node.chunks, ix);
@@ -176,7 +189,6 @@ impl Lowering {
                 kernel,
                 args,
             } => {
-                self.node(input);
                 let op = Op::Kernel {
                     name: kernel.clone(),
                     args: args.clone(),
@@ -302,6 +314,18 @@ mod tests {
         assert_eq!(l.graph, again.graph);
         // 16 random + 16 transpose + 16 add + 16 partials + 4 combines + 4 finals.
         assert_eq!(l.graph.len(), 16 * 4 + 4 + 4);
+    }
+
+    #[test]
+    fn long_chains_lower_and_drop_without_recursion() {
+        let mut x = random::<f64>(&[4], &[4], 1);
+        for i in 0..100_000 {
+            x = &x + i as f64;
+        }
+        let l = lower(x.node().unwrap());
+        assert_eq!(l.graph.len(), 100_001);
+        drop(l);
+        drop(x);
     }
 
     #[test]

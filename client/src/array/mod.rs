@@ -77,6 +77,50 @@ pub(crate) enum NodeKind {
     },
 }
 
+impl NodeKind {
+    /// The nodes this one reads.
+    pub(crate) fn inputs(&self) -> Vec<&Arc<Node>> {
+        match self {
+            NodeKind::Source(_) | NodeKind::Literal { .. } | NodeKind::Persisted { .. } => vec![],
+            NodeKind::Elementwise { inputs, .. } => inputs.iter().collect(),
+            NodeKind::Transpose { input, .. }
+            | NodeKind::Reduce { input, .. }
+            | NodeKind::Rechunk { input }
+            | NodeKind::MapBlocks { input, .. } => vec![input],
+        }
+    }
+
+    /// Move out the input nodes (and a persisted node's lineage), leaving a leaf.
+    fn take_inputs(&mut self) -> Vec<Arc<Node>> {
+        let kind = std::mem::replace(self, NodeKind::Source(Source::Full(Scalar::Bool(false))));
+        match kind {
+            NodeKind::Source(_) | NodeKind::Literal { .. } => vec![],
+            NodeKind::Elementwise { inputs, .. } => inputs,
+            NodeKind::Transpose { input, .. }
+            | NodeKind::Reduce { input, .. }
+            | NodeKind::Rechunk { input }
+            | NodeKind::MapBlocks { input, .. } => vec![input],
+            NodeKind::Persisted { input, hold } => {
+                drop(hold);
+                vec![input]
+            }
+        }
+    }
+}
+
+impl Drop for Node {
+    /// Free a long expression chain iteratively: the default recursive drop of nested
+    /// `Arc<Node>`s would overflow the stack after some ten thousand operations.
+    fn drop(&mut self) {
+        let mut stack = self.kind.take_inputs();
+        while let Some(node) = stack.pop() {
+            if let Ok(mut node) = Arc::try_unwrap(node) {
+                stack.extend(node.kind.take_inputs());
+            }
+        }
+    }
+}
+
 /// Creation kinds.
 pub(crate) enum Source {
     Full(Scalar),
