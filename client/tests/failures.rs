@@ -37,6 +37,42 @@ fn sigkill_of_a_worker_mid_computation_still_gives_the_right_answer() {
     assert_eq!(info.workers_lost, 1);
 }
 
+#[test]
+fn a_frozen_worker_is_declared_dead_and_the_computation_finishes() {
+    let cluster = common::cluster(3);
+    let client = cluster.client().unwrap();
+    let x = random::<f64>(&[2400, 2400], &[200, 200], 9);
+    let z = (&x + &x.t()).sum_axis(1);
+    let frozen = cluster.worker_pids()[0];
+    let result = std::thread::scope(|s| {
+        let c = client.clone();
+        let z = z.clone();
+        let handle = s.spawn(move || c.compute::<f64, ndarray::Ix1>(&z));
+        std::thread::sleep(Duration::from_millis(150));
+        // SIGSTOP: the process lives and its sockets stay open, but it never answers.
+        // SAFETY: signalling our own child process.
+        unsafe { libc::kill(frozen as i32, libc::SIGSTOP) };
+        handle.join().unwrap()
+    });
+    let v: Array1<f64> = result.expect("the computation survives a frozen worker");
+    // The silent worker is declared dead once its heartbeats are overdue (5 s here).
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while client.cluster_info().unwrap().workers_lost == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "a frozen worker was never declared dead"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(client.cluster_info().unwrap().workers.len(), 2);
+    // SAFETY: as above; let it run again so the cluster can reap it.
+    unsafe { libc::kill(frozen as i32, libc::SIGCONT) };
+    let xs: Array2<f64> = client.compute(&x).unwrap();
+    let reference = (&xs + &xs.t()).sum_axis(Axis(1));
+    let worst = common::max_abs_diff(&v, &reference);
+    assert!(worst < 1e-9, "difference {worst}");
+}
+
 /// A codec that sends raw bytes, to put malformed payloads inside valid gRPC frames.
 #[derive(Default)]
 struct RawCodec;

@@ -10,8 +10,13 @@ use std::sync::Mutex;
 use tessera_core::{Chunk, Error, Result, TaskKey};
 use tonic::transport::Channel;
 
-/// Longest a single chunk fetch may take before the holder is given up on.
-pub const FETCH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
+/// Longest a fetch may go without progress (the response starting, or the next
+/// message of the chunk arriving) before the holder is given up on. A stall, not a
+/// total: a large chunk on a slow link may take longer as long as it keeps moving.
+pub const STALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// Longest the connection setup to a peer may take.
+pub const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// A cache of Flight connections to workers, by data address.
 #[derive(Default)]
@@ -26,9 +31,15 @@ impl PeerPool {
             return Ok(c.clone());
         }
         let endpoint = crate::flight::data_endpoint(address)?;
-        let channel = endpoint
-            .connect()
+        // The TCP connect of a frozen peer succeeds (the kernel answers for it) while its
+        // HTTP/2 handshake never does: bound the whole connection setup.
+        let channel = tokio::time::timeout(CONNECT_TIMEOUT, endpoint.connect())
             .await
+            .map_err(|_| {
+                Error::Cluster(format!(
+                    "worker {address} did not answer within {CONNECT_TIMEOUT:?}"
+                ))
+            })?
             .map_err(|e| Error::Cluster(format!("cannot reach worker {address}: {e}")))?;
         self.lock().insert(address.to_string(), channel.clone());
         Ok(channel)
@@ -51,13 +62,7 @@ impl PeerPool {
 
     /// Fetch the chunk `key` from the worker at `address`.
     pub async fn fetch(&self, address: &str, key: &TaskKey) -> Result<Chunk> {
-        let result = match tokio::time::timeout(FETCH_TIMEOUT, self.fetch_once(address, key)).await
-        {
-            Ok(r) => r,
-            Err(_) => Err(Error::Cluster(format!(
-                "fetching {key} from {address} took longer than {FETCH_TIMEOUT:?}"
-            ))),
-        };
+        let result = self.fetch_once(address, key).await;
         if result.is_err() {
             self.forget(address);
         }
@@ -67,12 +72,25 @@ impl PeerPool {
     async fn fetch_once(&self, address: &str, key: &TaskKey) -> Result<Chunk> {
         let mut client = self.client(address).await?;
         let ticket = Ticket::new(key.as_str().as_bytes().to_vec());
-        let stream = client
-            .do_get(ticket)
+        let stalled = || {
+            Error::Cluster(format!(
+                "{address} made no progress sending {key} for {STALL_TIMEOUT:?}"
+            ))
+        };
+        let stream = tokio::time::timeout(STALL_TIMEOUT, client.do_get(ticket))
             .await
+            .map_err(|_| stalled())?
             .map_err(|s| Error::Cluster(format!("fetching {key} from {address}: {}", s.message())))?
             .into_inner()
             .map_err(|s| arrow_flight::error::FlightError::Tonic(Box::new(s)));
+        // Every next message must arrive within the stall timeout.
+        let stream = tokio_stream::StreamExt::timeout(stream, STALL_TIMEOUT).map(|item| {
+            item.unwrap_or_else(|_| {
+                Err(arrow_flight::error::FlightError::Tonic(Box::new(
+                    tonic::Status::deadline_exceeded("the peer stopped sending the chunk"),
+                )))
+            })
+        });
         crate::flight::decode_chunk(stream)
             .await
             .map_err(|e| match e {
