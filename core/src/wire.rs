@@ -87,6 +87,9 @@ pub struct WorkerMetrics {
     pub bytes_received: u64,
     /// Tasks completed since start.
     pub tasks_done: u64,
+    /// Measured peer-fetch rate in bytes per second (bytes fetched over time spent
+    /// fetching, since start; 0 until the first fetch).
+    pub transfer_rate: u64,
 }
 
 /// What the scheduler sends on a worker's session stream.

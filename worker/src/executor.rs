@@ -203,12 +203,19 @@ impl Executor {
                 .filter(|h| **h != self.self_address)
                 .cloned()
                 .collect();
+            let started = Instant::now();
             let chunk = self
                 .peers
                 .fetch_any(&holders, &input.key)
                 .await
                 .map_err(|e| (input.key.clone(), e.to_string()))?;
-            Counters::add(&self.counters.bytes_received, chunk.nbytes() as u64);
+            let nbytes = chunk.nbytes() as u64;
+            Counters::add(&self.counters.bytes_received, nbytes);
+            Counters::add(&self.counters.fetched_bytes, nbytes);
+            Counters::add(
+                &self.counters.fetch_micros,
+                started.elapsed().as_micros().max(1) as u64,
+            );
             Ok(chunk)
         });
         let results = futures::future::join_all(fetches).await;

@@ -16,6 +16,22 @@ pub struct Counters {
     pub executing: AtomicU64,
     /// Tasks assigned and not yet running.
     pub queued: AtomicU64,
+    /// Bytes fetched from peers (for the transfer rate).
+    pub fetched_bytes: AtomicU64,
+    /// Microseconds spent in peer fetches (for the transfer rate).
+    pub fetch_micros: AtomicU64,
+}
+
+impl Counters {
+    /// Measured fetch rate in bytes per second, 0 before any fetch. Concurrent fetches
+    /// overlap, so this is a per-stream rate: a conservative estimate for placement.
+    pub fn transfer_rate(&self) -> u64 {
+        let micros = Self::get(&self.fetch_micros);
+        if micros == 0 {
+            return 0;
+        }
+        (Self::get(&self.fetched_bytes) as f64 * 1e6 / micros as f64) as u64
+    }
 }
 
 impl Counters {

@@ -231,6 +231,7 @@ async fn heartbeats(
             bytes_sent: Counters::get(&counters.bytes_sent),
             bytes_received: Counters::get(&counters.bytes_received),
             tasks_done: Counters::get(&counters.tasks_done),
+            transfer_rate: counters.transfer_rate(),
         };
         if events.send(WorkerEvent::Heartbeat(metrics)).is_err() {
             return;

@@ -46,7 +46,8 @@ use tessera_core::wire::{
 
 /// Assumed duration of a task before any has finished (Dask uses the same half second).
 const DEFAULT_TASK_US: f64 = 500_000.0;
-/// Assumed transfer rate between workers, in bytes per microsecond (100 MB/s).
+/// Assumed transfer rate between workers before any is measured, in bytes per
+/// microsecond (100 MB/s); heartbeats then carry the workers' measured rates.
 const BYTES_PER_US: f64 = 100.0;
 /// Longest run of consecutive root tasks reserved for one worker at a time.
 const MAX_RUN: u64 = 64;
@@ -144,6 +145,9 @@ pub struct SchedulerState {
     out: Outputs,
     next_priority: u64,
     avg_task_us: f64,
+    /// Transfer rate used for placement, bytes per microsecond: a moving average of the
+    /// rates workers measure, [`BYTES_PER_US`] until the first report.
+    bytes_per_us: f64,
     /// Root slack in force: `config.root_slack`, raised while tasks are tiny.
     root_slack: usize,
     tasks_completed: u64,
@@ -178,6 +182,7 @@ impl SchedulerState {
             out: Outputs::default(),
             next_priority: 0,
             avg_task_us: DEFAULT_TASK_US,
+            bytes_per_us: BYTES_PER_US,
             root_slack,
             tasks_completed: 0,
             workers_lost: 0,

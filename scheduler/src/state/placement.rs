@@ -39,6 +39,7 @@ impl SchedulerState {
         }
         let light = self.workers.pick_light();
         let avg = self.avg_task_us;
+        let bytes_per_us = self.bytes_per_us;
         let mut best: Option<(f64, usize, WIdx)> = None;
         let mut consider = |w: WIdx, local: u64| {
             let Some(rec) = self.workers.get(w) else {
@@ -46,7 +47,7 @@ impl SchedulerState {
             };
             let n = rec.processing.len();
             let cost = n as f64 * avg / f64::from(rec.threads)
-                + Self::transfer_us(total.saturating_sub(local));
+                + total.saturating_sub(local) as f64 / bytes_per_us;
             let better = match best {
                 None => true,
                 Some((bc, bn, bw)) => cost < bc || (cost == bc && (n, w) < (bn, bw)),
@@ -257,7 +258,7 @@ impl SchedulerState {
             if self.steals.contains_key(&t) {
                 continue;
             }
-            if Self::transfer_us(self.missing_bytes(t, thief)) < wait_us {
+            if self.transfer_us(self.missing_bytes(t, thief)) < wait_us {
                 chosen.push(t);
             }
         }

@@ -2,7 +2,7 @@
 //! lineage recomputation, error propagation, and releasing or forgetting what nobody needs.
 
 use super::task::{Holders, State, TaskId, WIdx};
-use super::{BYTES_PER_US, MAX_ROOT_SLACK, ROOT_WORK_TARGET_US, SchedulerState};
+use super::{MAX_ROOT_SLACK, ROOT_WORK_TARGET_US, SchedulerState};
 use std::sync::Arc;
 use tessera_core::error::TaskError;
 use tessera_core::wire::{ClientEvent, ComputeTask, InputLocation, WorkerCommand, WorkerId};
@@ -470,9 +470,19 @@ impl SchedulerState {
         }
     }
 
-    /// Estimated transfer time of `bytes`, in microseconds.
+    /// Estimated transfer time of `bytes`, in microseconds, at the measured rate.
     #[inline]
-    pub(super) fn transfer_us(bytes: u64) -> f64 {
-        bytes as f64 / BYTES_PER_US
+    pub(super) fn transfer_us(&self, bytes: u64) -> f64 {
+        bytes as f64 / self.bytes_per_us
+    }
+
+    /// Fold a worker's measured transfer rate (bytes per second) into the placement rate.
+    pub(super) fn observe_transfer_rate(&mut self, bytes_per_sec: u64) {
+        if bytes_per_sec == 0 {
+            return;
+        }
+        // 1 MB/s to 100 GB/s: a report outside that is a measurement artifact.
+        let rate = (bytes_per_sec as f64 / 1e6).clamp(1.0, 100_000.0);
+        self.bytes_per_us += (rate - self.bytes_per_us) * 0.2;
     }
 }

@@ -165,6 +165,7 @@ impl SchedulerState {
                 } => self.on_failed(w, &key, message, &missing_inputs),
                 WorkerEvent::StealAnswer { key, stolen } => self.on_steal_answer(w, &key, stolen),
                 WorkerEvent::Heartbeat(m) => {
+                    self.observe_transfer_rate(m.transfer_rate);
                     if let Some(rec) = self.workers.get_mut(w) {
                         rec.metrics = m;
                     }

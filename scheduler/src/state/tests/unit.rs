@@ -533,3 +533,37 @@ fn root_slack_grows_for_tiny_tasks_and_shrinks_back() {
         h.processing(w)
     );
 }
+
+#[test]
+fn measured_transfer_rates_steer_placement() {
+    use tessera_core::wire::WorkerMetrics;
+    // y0 and y1 both read a 60 MB chunk held by a; b is idle. At the assumed 100 MB/s,
+    // moving it (0.6 s) costs more than queueing behind y0 (0.5 s): both go to a.
+    let run = |rate: Option<u64>| {
+        let mut h = H::new();
+        let (a, _) = h.worker("a:1", 1);
+        let (b, _) = h.worker("b:1", 1);
+        let c = h.client();
+        h.scatter(c, "x", "a:1", 60_000_000);
+        if let Some(rate) = rate {
+            let beat = WorkerEvent::Heartbeat(WorkerMetrics {
+                transfer_rate: rate,
+                ..Default::default()
+            });
+            h.events(b, vec![beat]);
+        }
+        let out = h.submit(
+            c,
+            vec![task("y0", &["x"]), task("y1", &["x"])],
+            &["y0", "y1"],
+        );
+        let placed = computes(&out);
+        let on = |key: &str| placed.iter().find(|(_, k)| k == key).map(|(w, _)| *w);
+        (on("y0"), on("y1"), a, b)
+    };
+    let (y0, y1, a, _) = run(None);
+    assert_eq!((y0, y1), (Some(a), Some(a)));
+    // A worker measured 100 GB/s: moving the chunk is now cheaper than waiting.
+    let (y0, y1, a, b) = run(Some(100_000_000_000));
+    assert_eq!((y0, y1), (Some(a), Some(b)));
+}
