@@ -4,7 +4,7 @@
 use ndarray::{Array2, Axis};
 use rand::{Rng, SeedableRng};
 use std::time::Instant;
-use tessera::{LocalCluster, array};
+use tessera::array;
 use tessera_benches::{dask_python, report, run_python_peer, time_runs};
 
 fn main() -> tessera::Result<()> {
@@ -12,11 +12,7 @@ fn main() -> tessera::Result<()> {
     let n: usize = tessera_benches::env_usize("ARRAY_EXAMPLE_N", 20_000);
     let chunk = (n / 10).max(1);
     println!("array example: N = {n}, chunks {chunk}, 2 workers x 1 thread");
-    let cluster = LocalCluster::builder()
-        .workers(2)
-        .threads_per_worker(1)
-        .current_exe()
-        .build()?;
+    let cluster = tessera_benches::two_worker_cluster()?;
     let client = cluster.client()?;
     let mut seed = 42;
     let (tessera_time, checksum) = time_runs(3, || {

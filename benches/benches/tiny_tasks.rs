@@ -2,17 +2,13 @@
 //! one-element chunks (every task is microseconds of work), beside Dask's figure.
 
 use std::time::Instant;
-use tessera::{LocalCluster, array};
+use tessera::array;
 use tessera_benches::{dask_python, report, run_python_peer};
 
 fn main() -> tessera::Result<()> {
     tessera::entry_hook();
     let n: usize = tessera_benches::env_usize("TINY_TASKS_N", 50_000);
-    let cluster = LocalCluster::builder()
-        .workers(2)
-        .threads_per_worker(1)
-        .current_exe()
-        .build()?;
+    let cluster = tessera_benches::two_worker_cluster()?;
     let client = cluster.client()?;
     let mut times = Vec::new();
     let mut tasks = 0;

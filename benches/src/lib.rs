@@ -5,6 +5,16 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+/// The peers' setting: a LocalCluster of 2 workers x 1 thread, with workers started from
+/// the benchmark binary itself (which must call `tessera::entry_hook()` first).
+pub fn two_worker_cluster() -> tessera::Result<tessera::LocalCluster> {
+    tessera::LocalCluster::builder()
+        .workers(2)
+        .threads_per_worker(1)
+        .current_exe()
+        .build()
+}
+
 /// A size from the environment variable `name`, or `default`.
 pub fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name)
