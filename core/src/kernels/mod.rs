@@ -20,6 +20,8 @@ mod registry;
 #[cfg(test)]
 mod proptests;
 #[cfg(test)]
+mod proptests_hostile;
+#[cfg(test)]
 mod proptests_reduce;
 #[cfg(test)]
 mod testutil;
