@@ -3,7 +3,7 @@
 
 use super::execute;
 use super::proptests::{BINARY, UNARY};
-use super::testutil::{Rng, Values, array, scalar, to_chunk};
+use super::testutil::{Rng, Values, all_reductions, array, scalar, to_chunk};
 use crate::chunk::Chunk;
 use crate::dtype::DType;
 use crate::ops::{Expr, Op, Piece, RandomDist, Reduction};
@@ -52,15 +52,7 @@ fn hostile_reduction(rng: &mut Rng) -> Reduction {
     } else {
         rng.below(3) as u32
     };
-    rng.pick(&[
-        Reduction::Sum,
-        Reduction::Prod,
-        Reduction::Min,
-        Reduction::Max,
-        Reduction::Mean,
-        Reduction::Var { ddof },
-        Reduction::Std { ddof },
-    ])
+    rng.pick(&all_reductions(ddof))
 }
 
 fn hostile_axes(rng: &mut Rng) -> Vec<usize> {

@@ -2,7 +2,7 @@
 //! partial -> combine (random groupings) -> finalize, against a whole-array reference.
 
 use super::execute;
-use super::testutil::{Rng, Values, array, from_chunk, same, to_chunk};
+use super::testutil::{Rng, Values, all_reductions, array, from_chunk, same, to_chunk};
 use crate::chunk::Chunk;
 use crate::dtype::DType;
 use crate::ops::{Op, Reduction};
@@ -142,15 +142,7 @@ fn split(rng: &mut Rng, n: usize) -> Vec<Range<usize>> {
 
 fn random_reduction(rng: &mut Rng) -> Reduction {
     let ddof = rng.below(3) as u32;
-    rng.pick(&[
-        Reduction::Sum,
-        Reduction::Prod,
-        Reduction::Min,
-        Reduction::Max,
-        Reduction::Mean,
-        Reduction::Var { ddof },
-        Reduction::Std { ddof },
-    ])
+    rng.pick(&all_reductions(ddof))
 }
 
 fn values_for(rng: &mut Rng, red: Reduction, dtype: DType) -> Values {

@@ -158,3 +158,17 @@ pub(crate) fn assert_same(got: &ArrayD<Scalar>, want: &ArrayD<Scalar>, what: &st
         assert!(same(*g, *w), "{what}: at {ix:?} got {g:?}, want {w:?}");
     }
 }
+
+/// Every reduction, with `ddof` for the variance-based ones.
+pub fn all_reductions(ddof: u32) -> [crate::ops::Reduction; 7] {
+    use crate::ops::Reduction;
+    [
+        Reduction::Sum,
+        Reduction::Prod,
+        Reduction::Min,
+        Reduction::Max,
+        Reduction::Mean,
+        Reduction::Var { ddof },
+        Reduction::Std { ddof },
+    ]
+}
