@@ -10,6 +10,35 @@ use tessera_core::key::Tokenizer;
 use tessera_core::ops::{Op, Reduction};
 use tessera_core::{Task, TaskGraph, TaskKey};
 
+/// How a [`NodeKind::Custom`] node becomes tasks. Each new operation implements this in
+/// its own file; the lowering calls it once per node, after the node's inputs.
+pub(crate) trait LowerNode: Send + Sync {
+    /// Push one task for every chunk of `node` (keys `TaskKey::chunk(&node.name, ix)`),
+    /// plus any intermediate tasks, reading chunks of `inputs` (the node's inputs, in order).
+    fn lower(&self, node: &Node, inputs: &[Arc<Node>], tasks: &mut TaskSink<'_>);
+}
+
+/// Where a [`LowerNode`] puts its tasks.
+pub(crate) struct TaskSink<'a> {
+    graph: &'a mut TaskGraph,
+}
+
+impl TaskSink<'_> {
+    /// Add the task `key` running `op` on `inputs`, expected to produce about `nbytes_hint` bytes.
+    pub(crate) fn push(&mut self, key: TaskKey, op: &Op, inputs: Vec<TaskKey>, nbytes_hint: u64) {
+        self.graph
+            .tasks
+            .push(Task::new(key, op, inputs, nbytes_hint));
+    }
+}
+
+/// Bytes of a chunk of `shape` with `node`'s dtype (saturating), for size hints.
+pub(crate) fn nbytes(node: &Node, shape: &[usize]) -> u64 {
+    shape.iter().fold(node.dtype.itemsize() as u64, |acc, &d| {
+        acc.saturating_mul(d as u64)
+    })
+}
+
 /// A lowered expression.
 pub(crate) struct Lowered {
     /// Tasks to submit.
@@ -47,12 +76,6 @@ struct Lowering {
     graph: TaskGraph,
     literals: Vec<Arc<Node>>,
     seen: HashSet<String>,
-}
-
-fn nbytes(node: &Node, shape: &[usize]) -> u64 {
-    shape.iter().fold(node.dtype.itemsize() as u64, |acc, &d| {
-        acc.saturating_mul(d as u64)
-    })
 }
 
 impl Lowering {
@@ -184,24 +207,11 @@ impl Lowering {
                     self.push(TaskKey::chunk(&node.name, ix), &op, keys, hint);
                 }
             }
-            NodeKind::MapBlocks {
-                input,
-                kernel,
-                args,
-            } => {
-                let op = Op::Kernel {
-                    name: kernel.clone(),
-                    args: args.clone(),
+            NodeKind::Custom { inputs, lowering } => {
+                let mut sink = TaskSink {
+                    graph: &mut self.graph,
                 };
-                for ix in &indices {
-                    let hint = nbytes(node, &chunk_shape(&node.chunks, ix));
-                    self.push(
-                        TaskKey::chunk(&node.name, ix),
-                        &op,
-                        vec![TaskKey::chunk(&input.name, ix)],
-                        hint,
-                    );
-                }
+                lowering.lower(node, inputs, &mut sink);
             }
             NodeKind::Persisted { .. } => {
                 // Held by the cluster: its keys are inputs, not tasks.

@@ -62,11 +62,11 @@ pub(crate) enum NodeKind {
     },
     /// Same values, new chunk boundaries.
     Rechunk { input: Arc<Node> },
-    /// A user kernel registered by name, applied to each chunk.
-    MapBlocks {
-        input: Arc<Node>,
-        kernel: String,
-        args: Vec<u8>,
+    /// Any other operation: its tasks come from a [`lower::LowerNode`] implementation,
+    /// so a new operation lives in its own file without touching this enum.
+    Custom {
+        inputs: Vec<Arc<Node>>,
+        lowering: Box<dyn lower::LowerNode>,
     },
     /// Results held by the cluster for a client. Both fields are owned, not read:
     /// the input keeps the lineage alive, and dropping the hold releases the keys.
@@ -82,11 +82,12 @@ impl NodeKind {
     pub(crate) fn inputs(&self) -> Vec<&Arc<Node>> {
         match self {
             NodeKind::Source(_) | NodeKind::Literal { .. } | NodeKind::Persisted { .. } => vec![],
-            NodeKind::Elementwise { inputs, .. } => inputs.iter().collect(),
+            NodeKind::Elementwise { inputs, .. } | NodeKind::Custom { inputs, .. } => {
+                inputs.iter().collect()
+            }
             NodeKind::Transpose { input, .. }
             | NodeKind::Reduce { input, .. }
-            | NodeKind::Rechunk { input }
-            | NodeKind::MapBlocks { input, .. } => vec![input],
+            | NodeKind::Rechunk { input } => vec![input],
         }
     }
 
@@ -95,11 +96,10 @@ impl NodeKind {
         let kind = std::mem::replace(self, NodeKind::Source(Source::Full(Scalar::Bool(false))));
         match kind {
             NodeKind::Source(_) | NodeKind::Literal { .. } => vec![],
-            NodeKind::Elementwise { inputs, .. } => inputs,
+            NodeKind::Elementwise { inputs, .. } | NodeKind::Custom { inputs, .. } => inputs,
             NodeKind::Transpose { input, .. }
             | NodeKind::Reduce { input, .. }
-            | NodeKind::Rechunk { input }
-            | NodeKind::MapBlocks { input, .. } => vec![input],
+            | NodeKind::Rechunk { input } => vec![input],
             NodeKind::Persisted { input, hold } => {
                 drop(hold);
                 vec![input]
