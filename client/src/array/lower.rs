@@ -2,6 +2,7 @@
 //! with deterministic keys so equal sub-expressions become the same tasks.
 
 use super::chunks::{chunk_shape, grid_counts, grid_indices, linear_index, offsets};
+use super::optimize::{FusionPlan, GraphStats, cull, plan_fusion};
 use super::rechunk::rechunk_pieces;
 use super::{Node, NodeKind, Source};
 use std::collections::HashSet;
@@ -49,18 +50,47 @@ pub(crate) struct Lowered {
     pub literals: Vec<Arc<Node>>,
 }
 
-/// Lower the expression rooted at `root`.
+/// Lower the expression rooted at `root`, optimized: elementwise chains fused, tasks the
+/// result does not need culled (see [`super::optimize`]).
 pub(crate) fn lower(root: &Arc<Node>) -> Lowered {
+    let mut lowered = lower_with(root, plan_fusion(root));
+    cull(&mut lowered.graph, &lowered.outputs);
+    lowered
+}
+
+/// Lower the expression as written: one layer of tasks per node, nothing removed.
+pub(crate) fn lower_unoptimized(root: &Arc<Node>) -> Lowered {
+    lower_with(root, FusionPlan::default())
+}
+
+fn lower_with(root: &Arc<Node>, plan: FusionPlan) -> Lowered {
     let mut l = Lowering {
         graph: TaskGraph::default(),
         literals: Vec::new(),
         seen: HashSet::new(),
+        plan,
     };
     l.node(root);
     Lowered {
         graph: l.graph,
         outputs: chunk_keys(root),
         literals: l.literals,
+    }
+}
+
+/// Task counts of `root`'s graph before and after each optimization.
+pub(crate) fn graph_stats(root: &Arc<Node>) -> GraphStats {
+    let before = lower_unoptimized(root).graph.len();
+    let plan = plan_fusion(root);
+    let fused_nodes = plan.absorbed;
+    let mut lowered = lower_with(root, plan);
+    let after_fusion = lowered.graph.len();
+    cull(&mut lowered.graph, &lowered.outputs);
+    GraphStats {
+        tasks_before: before,
+        tasks_after_fusion: after_fusion,
+        tasks_after: lowered.graph.len(),
+        fused_nodes,
     }
 }
 
@@ -76,6 +106,7 @@ struct Lowering {
     graph: TaskGraph,
     literals: Vec<Arc<Node>>,
     seen: HashSet<String>,
+    plan: FusionPlan,
 }
 
 impl Lowering {
@@ -98,7 +129,7 @@ impl Lowering {
                 continue;
             }
             stack.push((node.clone(), true));
-            for input in node.kind.inputs().into_iter().rev() {
+            for input in self.plan.inputs(&node).into_iter().rev() {
                 if !self.seen.contains(&input.name) {
                     stack.push((input.clone(), false));
                 }
@@ -143,6 +174,10 @@ impl Lowering {
             }
             NodeKind::Literal { .. } => self.literals.push(node.clone()),
             NodeKind::Elementwise { expr, inputs } => {
+                let (expr, inputs) = match self.plan.fused.get(&node.name) {
+                    Some(f) => (f.expr.clone(), f.inputs.clone()),
+                    None => (expr.clone(), inputs.clone()),
+                };
                 let ndim = node.shape.len();
                 for ix in &indices {
                     let keys = inputs
@@ -332,8 +367,13 @@ mod tests {
         for i in 0..100_000 {
             x = &x + i as f64;
         }
-        let l = lower(x.node().unwrap());
+        let l = lower_unoptimized(x.node().unwrap());
         assert_eq!(l.graph.len(), 100_001);
+        drop(l);
+        // Fused into chains of bounded depth: one task per ~MAX_FUSED_DEPTH operations.
+        let l = lower(x.node().unwrap());
+        l.graph.validate(&|_| false).unwrap();
+        assert!(l.graph.len() < 100_000 / 50, "{} tasks", l.graph.len());
         drop(l);
         drop(x);
     }

@@ -6,12 +6,14 @@ mod create;
 mod elementwise;
 pub(crate) mod lower;
 mod map_blocks;
+pub(crate) mod optimize;
 mod rechunk;
 mod reduce;
 
 pub use chunks::ChunkGrid;
 pub use create::{arange, from_ndarray, full, ones, randint, random, random_range, zeros};
 pub use elementwise::{Operand, broadcast_shapes};
+pub use optimize::GraphStats;
 
 use crate::client::KeyHold;
 use std::sync::Arc;
@@ -190,6 +192,13 @@ impl Array {
     /// The array's name (`group-token`): equal expressions have equal names.
     pub fn name(&self) -> Result<&str> {
         Ok(&self.node()?.name)
+    }
+
+    /// Sizes of this expression's task graph as written and after optimization (fusion of
+    /// elementwise chains, culling of unneeded tasks): what [`crate::Client::compute`] submits
+    /// is `tasks_after` tasks.
+    pub fn graph_stats(&self) -> Result<GraphStats> {
+        Ok(lower::graph_stats(self.node()?))
     }
 
     /// Reverse the axes (NumPy's `.T`).
