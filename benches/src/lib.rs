@@ -140,3 +140,19 @@ pub fn run_python_peer(python: &PathBuf, script: &str, args: &[String]) -> Optio
     }
     None
 }
+
+/// Peak resident memory (`VmHWM`, bytes) of each process in `pids`; 0 where unreadable.
+pub fn peak_rss(pids: &[u32]) -> Vec<u64> {
+    pids.iter()
+        .map(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/status"))
+                .ok()
+                .and_then(|s| {
+                    s.lines()
+                        .find_map(|l| l.strip_prefix("VmHWM:"))
+                        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+                })
+                .map_or(0, |kb| kb * 1024)
+        })
+        .collect()
+}
