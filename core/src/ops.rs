@@ -2,6 +2,7 @@
 //! Ops are plain data (serde), built by the client, carried opaquely by the scheduler.
 
 use crate::dtype::DType;
+pub use crate::kernels::storage::NpyHeader;
 use crate::scalar::Scalar;
 use serde::{Deserialize, Serialize};
 use std::ops::Range;
@@ -96,6 +97,53 @@ pub enum Op {
         #[serde(with = "serde_bytes")]
         args: Vec<u8>,
     },
+    /// Read `region` of the `.npy` file at `path` (no inputs): only the bytes of that
+    /// region are read. The kernel re-reads the header and errs if it differs from `header`.
+    NpyRead {
+        /// File path, as seen by the workers.
+        path: String,
+        /// The header the client read when the array was built.
+        header: NpyHeader,
+        /// The region of the file's array this task reads, one range per axis.
+        region: Vec<Range<usize>>,
+    },
+    /// Write the one input chunk into `region` of the `.npy` file at `path`, which already
+    /// has `header` and its full length. Output: a chunk of ones along every axis holding the
+    /// number of bytes written (`int64`).
+    NpyWrite {
+        /// File path, as seen by the workers.
+        path: String,
+        /// The file's header (C order).
+        header: NpyHeader,
+        /// Where the input chunk goes in the file's array.
+        region: Vec<Range<usize>>,
+    },
+    /// Read `region` of the Zarr v3 array stored at `path` (no inputs); the store must still
+    /// have `shape` and `dtype`.
+    ZarrRead {
+        /// Directory of the array store, as seen by the workers.
+        path: String,
+        /// The array's shape when it was opened by the client.
+        shape: Vec<usize>,
+        /// The array's dtype.
+        dtype: DType,
+        /// The region this task reads.
+        region: Vec<Range<usize>>,
+    },
+    /// Write the one input chunk as chunk `chunk` of the Zarr v3 array at `path` (whose
+    /// metadata exists); the input must be that chunk's `region`. Output as for `NpyWrite`.
+    ZarrWrite {
+        /// Directory of the array store.
+        path: String,
+        /// The array's shape.
+        shape: Vec<usize>,
+        /// The array's dtype.
+        dtype: DType,
+        /// Index of the store chunk in its chunk grid.
+        chunk: Vec<usize>,
+        /// The region of the array that chunk covers (cut at the array's edge).
+        region: Vec<Range<usize>>,
+    },
 }
 
 impl Op {
@@ -112,6 +160,10 @@ impl Op {
             Op::ReduceFinalize { .. } => "reduce-finalize",
             Op::Assemble { .. } => "assemble",
             Op::Kernel { name, .. } => name,
+            Op::NpyRead { .. } => "npy-read",
+            Op::NpyWrite { .. } => "npy-write",
+            Op::ZarrRead { .. } => "zarr-read",
+            Op::ZarrWrite { .. } => "zarr-write",
         }
     }
 }

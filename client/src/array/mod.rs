@@ -9,11 +9,15 @@ mod map_blocks;
 pub(crate) mod optimize;
 mod rechunk;
 mod reduce;
+mod storage;
 
 pub use chunks::ChunkGrid;
 pub use create::{arange, from_ndarray, full, ones, randint, random, random_range, zeros};
 pub use elementwise::{Operand, broadcast_shapes};
 pub use optimize::GraphStats;
+pub use storage::{
+    from_npy, from_zarr, from_zarr_chunks, try_from_npy, try_from_zarr, try_from_zarr_chunks,
+};
 
 use crate::client::KeyHold;
 use std::sync::Arc;

@@ -16,6 +16,7 @@ mod elemops;
 mod layout;
 mod reduce;
 mod registry;
+pub mod storage;
 
 #[cfg(test)]
 mod proptests;
@@ -90,6 +91,9 @@ pub fn execute(op: &Op, inputs: &[Chunk]) -> Result<Chunk> {
             pieces,
         } => layout::assemble(shape, *dtype, pieces, inputs),
         Op::Kernel { name, args } => registry::run_kernel(name, args, inputs),
+        Op::NpyRead { .. } | Op::NpyWrite { .. } | Op::ZarrRead { .. } | Op::ZarrWrite { .. } => {
+            storage::execute(op, inputs)
+        }
     }
 }
 
