@@ -14,13 +14,14 @@
 //! Every kernel validates its op against the file it finds (shape, dtype, header) and
 //! names the file in each error; a panic inside `zarrs` is caught and reported the same way.
 
-pub mod npy;
+mod npy;
+pub mod npy_header;
 pub mod zarr;
 
 #[cfg(test)]
 mod tests;
 
-pub use npy::NpyHeader;
+pub use npy_header::NpyHeader;
 pub use zarr::{ZarrInfo, zarr_create, zarr_info};
 
 use crate::chunk::{Chunk, ChunkElement};

@@ -191,7 +191,7 @@ fn fortran_order_and_big_endian_files_read_correctly() {
 
 #[test]
 fn sparse_regions_read_run_by_run() {
-    // A thin column of a wide array is far below the dense-span threshold.
+    // A thin column of a wide array: runs far apart, each read alone.
     let shape = [40, 3000];
     let want = ArrayD::from_shape_fn(IxDyn(&shape), |ix| {
         Scalar::F64((ix[0] * 3000 + ix[1]) as f64)

@@ -64,12 +64,8 @@ fn dtype_of(path: &str, array: &StoreArray) -> Result<DType> {
     } else if dt.is::<Float64DataType>() {
         DType::F64
     } else {
-        let name = dt
-            .name(zarrs::plugin::ZarrVersion::V3)
-            .map(|n| n.into_owned())
-            .unwrap_or_else(|| format!("{dt:?}"));
         return Err(Error::dtype(format!(
-            "{path}: Zarr data type {name} is not supported (bool, int32, int64, float32, float64 are)"
+            "{path}: Zarr data type {dt} is not supported (bool, int32, int64, float32, float64 are)"
         )));
     })
 }
@@ -84,12 +80,13 @@ pub fn zarr_info(path: &Path) -> Result<ZarrInfo> {
         .map_err(|e| Error::shape(format!("{name}: {e}")))?;
     let dtype = dtype_of(&name, &array)?;
     let counts = to_usize(&name, array.chunk_grid_shape())?;
+    if shape.contains(&0) {
+        // No store chunk exists to ask about; an empty array needs one (empty) chunk.
+        let grid = shape.iter().map(|&n| vec![n]).collect();
+        return Ok(ZarrInfo { shape, dtype, grid });
+    }
     let mut grid = Vec::with_capacity(shape.len());
     for axis in 0..shape.len() {
-        if shape[axis] == 0 {
-            grid.push(vec![0]);
-            continue;
-        }
         let mut lens = Vec::with_capacity(counts[axis]);
         for c in 0..counts[axis] {
             let mut ix = vec![0u64; shape.len()];
