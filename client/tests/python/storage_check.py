@@ -58,15 +58,15 @@ def make(out):
             a.astype(a.dtype.newbyteorder("<")).tofile(raw)
             shape_text = ",".join(str(d) for d in shape)
             zpath = os.path.join(out, f"{n}.zarr")
-            z = zarr.create_array(zpath, shape=shape, chunks=chunks or None, dtype=dtype)
+            z = zarr.create_array(zpath, shape=shape, chunks=chunks, dtype=dtype)
             z[...] = a
             print(f"case zarr {zpath} {raw} {dtype} {shape_text}")
             for layout in ["C", "F", "big"]:
                 path = os.path.join(out, f"{n}-{layout}.npy")
                 if layout == "C":
-                    np.save(path, np.ascontiguousarray(a))
+                    np.save(path, a.copy(order="C"))
                 elif layout == "F":
-                    np.save(path, np.asfortranarray(a))
+                    np.save(path, a.copy(order="F"))
                 else:
                     np.save(path, a.astype(a.dtype.newbyteorder(">")))
                 print(f"case npy {path} {raw} {dtype} {shape_text}")

@@ -348,7 +348,10 @@ mod tests {
                 .contains("zero-size array to reduction operation min")
         );
         let s = run(Reduction::Sum, &e, &[0], DType::F64).unwrap();
-        assert_eq!(s.to_ndarray::<f64>().unwrap(), ArrayD::<f64>::zeros(IxDyn(&[3])));
+        assert_eq!(
+            s.to_ndarray::<f64>().unwrap(),
+            ArrayD::<f64>::zeros(IxDyn(&[3]))
+        );
         let p = run(Reduction::Prod, &e, &[0, 1], DType::F64).unwrap();
         assert_eq!(
             p.to_ndarray::<f64>().unwrap(),
