@@ -16,6 +16,7 @@ mod elemops;
 mod layout;
 mod reduce;
 mod registry;
+mod slicing;
 
 #[cfg(test)]
 mod proptests;
@@ -90,6 +91,11 @@ pub fn execute(op: &Op, inputs: &[Chunk]) -> Result<Chunk> {
             pieces,
         } => layout::assemble(shape, *dtype, pieces, inputs),
         Op::Kernel { name, args } => registry::run_kernel(name, args, inputs),
+        Op::Slice { ranges, shape } => {
+            expect_inputs(op, inputs, 1)?;
+            slicing::slice(ranges, shape, &inputs[0])
+        }
+        Op::Take { axis, picks } => slicing::take(*axis, picks, inputs),
     }
 }
 
