@@ -4,15 +4,21 @@
 pub mod chunks;
 mod create;
 mod elementwise;
+mod index;
+mod index_fancy;
+mod join;
 pub(crate) mod lower;
 mod map_blocks;
 pub(crate) mod optimize;
 mod rechunk;
 mod reduce;
+mod shape;
 
 pub use chunks::ChunkGrid;
 pub use create::{arange, from_ndarray, full, ones, randint, random, random_range, zeros};
 pub use elementwise::{Operand, broadcast_shapes};
+pub use index::Idx;
+pub use join::{concatenate, stack, try_concatenate, try_stack};
 pub use optimize::GraphStats;
 
 use crate::client::KeyHold;
