@@ -144,6 +144,25 @@ pub enum Op {
         /// The region of the array that chunk covers (cut at the array's edge).
         region: Vec<Range<usize>>,
     },
+    /// Take a strided selection of the one input chunk (one [`Stride`] per input axis,
+    /// negative steps allowed) and lay it out in C order as a chunk of `shape`, which has
+    /// the selection's element count (so axes of length 1 may be dropped or inserted:
+    /// integer indexing, `newaxis`, chunk-local reshapes).
+    Slice {
+        /// The selection along each input axis.
+        ranges: Vec<Stride>,
+        /// Shape of the output chunk.
+        shape: Vec<usize>,
+    },
+    /// Gather positions along `axis` from the inputs (fancy indexing): output position `k`
+    /// along `axis` is position `picks[k].1` of input `picks[k].0`. Every input has the same
+    /// dtype and the same shape on the other axes.
+    Take {
+        /// The gathered axis.
+        axis: usize,
+        /// `(input, position along axis)` for each output position.
+        picks: Vec<(usize, usize)>,
+    },
 }
 
 impl Op {
@@ -164,6 +183,8 @@ impl Op {
             Op::NpyWrite { .. } => "npy-write",
             Op::ZarrRead { .. } => "zarr-read",
             Op::ZarrWrite { .. } => "zarr-write",
+            Op::Slice { .. } => "slice",
+            Op::Take { .. } => "take",
         }
     }
 }
@@ -416,4 +437,32 @@ pub struct Piece {
     pub source: Vec<Range<usize>>,
     /// Where the region's first element lands in the output chunk, per axis.
     pub offset: Vec<usize>,
+}
+
+/// Positions `start, start + step, ...` (`len` of them) along one axis; `step` may be
+/// negative (then positions decrease from `start`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Stride {
+    /// First position.
+    pub start: usize,
+    /// Number of positions.
+    pub len: usize,
+    /// Distance between consecutive positions (non-zero).
+    pub step: isize,
+}
+
+impl Stride {
+    /// Every position of an axis of length `n`, in order.
+    pub fn full(n: usize) -> Stride {
+        Stride {
+            start: 0,
+            len: n,
+            step: 1,
+        }
+    }
+
+    /// The `k`-th position (`k < len`), assuming the stride is valid.
+    pub fn at(&self, k: usize) -> usize {
+        (self.start as isize + k as isize * self.step) as usize
+    }
 }

@@ -17,6 +17,12 @@ pub(crate) trait LowerNode: Send + Sync {
     /// Push one task for every chunk of `node` (keys `TaskKey::chunk(&node.name, ix)`),
     /// plus any intermediate tasks, reading chunks of `inputs` (the node's inputs, in order).
     fn lower(&self, node: &Node, inputs: &[Arc<Node>], tasks: &mut TaskSink<'_>);
+
+    /// The implementation itself, for rewrites that recognise a kind of node (a slice of
+    /// a slice becomes one slice); `None` for kinds no rewrite looks at.
+    fn as_any(&self) -> Option<&dyn std::any::Any> {
+        None
+    }
 }
 
 /// Where a [`LowerNode`] puts its tasks.

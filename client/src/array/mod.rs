@@ -4,16 +4,22 @@
 pub mod chunks;
 mod create;
 mod elementwise;
+mod index;
+mod index_fancy;
+mod join;
 pub(crate) mod lower;
 mod map_blocks;
 pub(crate) mod optimize;
 mod rechunk;
 mod reduce;
 mod storage;
+mod shape;
 
 pub use chunks::ChunkGrid;
 pub use create::{arange, from_ndarray, full, ones, randint, random, random_range, zeros};
 pub use elementwise::{Operand, broadcast_shapes};
+pub use index::Idx;
+pub use join::{concatenate, stack, try_concatenate, try_stack};
 pub use optimize::GraphStats;
 pub use storage::{
     from_npy, from_zarr, from_zarr_chunks, try_from_npy, try_from_zarr, try_from_zarr_chunks,

@@ -17,6 +17,7 @@ mod layout;
 mod reduce;
 mod registry;
 pub mod storage;
+mod slicing;
 
 #[cfg(test)]
 mod proptests;
@@ -94,6 +95,11 @@ pub fn execute(op: &Op, inputs: &[Chunk]) -> Result<Chunk> {
         Op::NpyRead { .. } | Op::NpyWrite { .. } | Op::ZarrRead { .. } | Op::ZarrWrite { .. } => {
             storage::execute(op, inputs)
         }
+        Op::Slice { ranges, shape } => {
+            expect_inputs(op, inputs, 1)?;
+            slicing::slice(ranges, shape, &inputs[0])
+        }
+        Op::Take { axis, picks } => slicing::take(*axis, picks, inputs),
     }
 }
 
