@@ -9,11 +9,13 @@ mod map_blocks;
 pub(crate) mod optimize;
 mod rechunk;
 mod reduce;
+mod ufuncs;
 
 pub use chunks::ChunkGrid;
 pub use create::{arange, from_ndarray, full, ones, randint, random, random_range, zeros};
 pub use elementwise::{Operand, broadcast_shapes};
 pub use optimize::GraphStats;
+pub use ufuncs::{try_where, where_};
 
 use crate::client::KeyHold;
 use std::sync::Arc;

@@ -9,13 +9,17 @@
 //! monomorphic whole-array ndarray loops.
 
 mod accumulate;
+mod argreduce;
 mod create;
 pub mod dynarray;
 mod elementwise;
 mod elemops;
 mod layout;
+mod nanreduce;
 mod reduce;
 mod registry;
+mod scan;
+mod ufuncs;
 
 #[cfg(test)]
 mod proptests;
@@ -90,6 +94,22 @@ pub fn execute(op: &Op, inputs: &[Chunk]) -> Result<Chunk> {
             pieces,
         } => layout::assemble(shape, *dtype, pieces, inputs),
         Op::Kernel { name, args } => registry::run_kernel(name, args, inputs),
+        Op::ArgPartial {
+            max,
+            axis,
+            offset,
+            array_shape,
+        } => {
+            expect_inputs(op, inputs, 1)?;
+            argreduce::partial(*max, *axis, offset, array_shape, &inputs[0])
+        }
+        Op::ArgCombine { max, dtype } => argreduce::combine(*max, *dtype, inputs),
+        Op::ArgFinalize { axis } => {
+            expect_inputs(op, inputs, 1)?;
+            argreduce::finalize(*axis, &inputs[0])
+        }
+        Op::Scan { kind, axis } => scan::scan(*kind, *axis, inputs),
+        Op::ScanCarry { kind, axis } => scan::carry(*kind, *axis, inputs),
     }
 }
 
