@@ -2,6 +2,7 @@
 //! Shape and dtype errors are found here, when the expression is built, never on a worker.
 
 pub mod chunks;
+mod argreduce;
 mod create;
 mod elementwise;
 pub(crate) mod lower;
@@ -9,6 +10,8 @@ mod map_blocks;
 pub(crate) mod optimize;
 mod rechunk;
 mod reduce;
+mod reductions;
+mod scan;
 mod ufuncs;
 
 pub use chunks::ChunkGrid;
