@@ -163,6 +163,50 @@ pub enum Op {
         /// `(input, position along axis)` for each output position.
         picks: Vec<(usize, usize)>,
     },
+    /// First stage of `argmin`/`argmax`: the one input chunk, which sits at `offset` in an
+    /// array of `array_shape`, becomes an int64 state `[2] + chunk shape` (reduced axes kept
+    /// as length 1) holding the best value's bits and its global index (-1: none yet).
+    /// `axis: None` reduces every axis to a flat C-order index, like NumPy.
+    ArgPartial {
+        /// `argmax` when true, else `argmin`.
+        max: bool,
+        /// The reduced axis, or every axis.
+        axis: Option<usize>,
+        /// Position of the chunk's first element in the whole array.
+        offset: Vec<usize>,
+        /// Shape of the whole array (for flat indices).
+        array_shape: Vec<usize>,
+    },
+    /// Merge `argmin`/`argmax` states of equal shape (first occurrence wins ties; NaN wins).
+    ArgCombine {
+        /// `argmax` when true.
+        max: bool,
+        /// Dtype of the values whose bits the states hold.
+        dtype: DType,
+    },
+    /// Last stage of `argmin`/`argmax`: the indices, reduced axes dropped (int64).
+    ArgFinalize {
+        /// The reduced axis, or every axis.
+        axis: Option<usize>,
+    },
+    /// Scan (`cumsum`, `cumprod`, ...) of the first input chunk along `axis`, starting from
+    /// the optional second input: a carry of the chunk's shape with `axis` of length 1
+    /// (the total of every earlier chunk along the axis), in the result dtype.
+    Scan {
+        /// What is accumulated.
+        kind: ScanKind,
+        /// The scanned axis.
+        axis: usize,
+    },
+    /// Carry of a scan into the next chunk: the total of the first input chunk along
+    /// `axis` (kept as length 1), combined with the optional second input (the carry into
+    /// that chunk).
+    ScanCarry {
+        /// What is accumulated.
+        kind: ScanKind,
+        /// The scanned axis.
+        axis: usize,
+    },
 }
 
 impl Op {
@@ -185,6 +229,37 @@ impl Op {
             Op::ZarrWrite { .. } => "zarr-write",
             Op::Slice { .. } => "slice",
             Op::Take { .. } => "take",
+            Op::ArgPartial { .. } => "arg-partial",
+            Op::ArgCombine { .. } => "arg-combine",
+            Op::ArgFinalize { .. } => "arg-finalize",
+            Op::Scan { .. } => "scan",
+            Op::ScanCarry { .. } => "scan-carry",
+        }
+    }
+}
+
+/// What a scan ([`Op::Scan`]) accumulates. Results are in `dtype.sum_result()`:
+/// bool and ints accumulate in int64 (wrapping), floats in their own type.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ScanKind {
+    /// Running sum (`cumsum`).
+    Sum,
+    /// Running product (`cumprod`).
+    Prod,
+    /// Running sum with NaN counted as zero (`nancumsum`).
+    NanSum,
+    /// Running product with NaN counted as one (`nancumprod`).
+    NanProd,
+}
+
+impl ScanKind {
+    /// NumPy's name of the scan.
+    pub fn name(self) -> &'static str {
+        match self {
+            ScanKind::Sum => "cumsum",
+            ScanKind::Prod => "cumprod",
+            ScanKind::NanSum => "nancumsum",
+            ScanKind::NanProd => "nancumprod",
         }
     }
 }
@@ -229,6 +304,13 @@ pub enum Expr {
     ),
     /// Cast to a dtype (NumPy `astype`: floats to ints truncate, non-zero is `true`).
     Cast(DType, #[serde(deserialize_with = "child")] Box<Expr>),
+    /// `where(cond, a, b)`: `a` where the bool `cond` is true, else `b` (`a` and `b`
+    /// have the same dtype; all three broadcast together).
+    Where(
+        #[serde(deserialize_with = "child")] Box<Expr>,
+        #[serde(deserialize_with = "child")] Box<Expr>,
+        #[serde(deserialize_with = "child")] Box<Expr>,
+    ),
 }
 
 /// Deepest expression accepted off the wire. Decoding is recursive, so a hostile
@@ -268,6 +350,102 @@ pub enum UnaryOp {
     Log,
     /// Logical not (bool only).
     Not,
+    /// Sine (floats only, like every trigonometric and hyperbolic function below).
+    Sin,
+    /// Cosine.
+    Cos,
+    /// Tangent.
+    Tan,
+    /// Inverse sine.
+    Arcsin,
+    /// Inverse cosine.
+    Arccos,
+    /// Inverse tangent.
+    Arctan,
+    /// Hyperbolic sine.
+    Sinh,
+    /// Hyperbolic cosine.
+    Cosh,
+    /// Hyperbolic tangent.
+    Tanh,
+    /// Largest integer not above `x` (floats only).
+    Floor,
+    /// Smallest integer not below `x` (floats only).
+    Ceil,
+    /// Integer part, rounding toward zero (floats only).
+    Trunc,
+    /// Round to `decimals` decimal places, halves to even (NumPy's `round`). Ints keep
+    /// their dtype (unchanged for `decimals >= 0`); not for bool.
+    Round(i32),
+    /// `-1`, `0` or `1` by sign (NaN stays NaN; not for bool).
+    Sign,
+    /// `2^x` (floats only).
+    Exp2,
+    /// Base-2 logarithm (floats only).
+    Log2,
+    /// Base-10 logarithm (floats only).
+    Log10,
+    /// `ln(1 + x)`, accurate near zero (floats only).
+    Log1p,
+    /// `e^x - 1`, accurate near zero (floats only).
+    Expm1,
+    /// `x * x` (ints wrap; not for bool).
+    Square,
+    /// `1 / x`; for ints NumPy's integer reciprocal (`1/x` truncated, `0` for `x == 0`);
+    /// not for bool.
+    Reciprocal,
+    /// Whether `x` is NaN (any dtype; bool result).
+    IsNan,
+    /// Whether `x` is infinite (any dtype; bool result).
+    IsInf,
+    /// Whether `x` is neither NaN nor infinite (any dtype; bool result).
+    IsFinite,
+    /// Bitwise not: `!x` on ints (two's complement), logical not on bool.
+    Invert,
+}
+
+impl UnaryOp {
+    /// Whether the result is `bool` whatever the input dtype (`isnan`, `isinf`, `isfinite`).
+    pub fn is_predicate(self) -> bool {
+        matches!(self, UnaryOp::IsNan | UnaryOp::IsInf | UnaryOp::IsFinite)
+    }
+
+    /// NumPy's name of the function, for messages and task names.
+    pub fn name(self) -> &'static str {
+        match self {
+            UnaryOp::Neg => "negative",
+            UnaryOp::Abs => "absolute",
+            UnaryOp::Sqrt => "sqrt",
+            UnaryOp::Exp => "exp",
+            UnaryOp::Log => "log",
+            UnaryOp::Not => "logical_not",
+            UnaryOp::Sin => "sin",
+            UnaryOp::Cos => "cos",
+            UnaryOp::Tan => "tan",
+            UnaryOp::Arcsin => "arcsin",
+            UnaryOp::Arccos => "arccos",
+            UnaryOp::Arctan => "arctan",
+            UnaryOp::Sinh => "sinh",
+            UnaryOp::Cosh => "cosh",
+            UnaryOp::Tanh => "tanh",
+            UnaryOp::Floor => "floor",
+            UnaryOp::Ceil => "ceil",
+            UnaryOp::Trunc => "trunc",
+            UnaryOp::Round(_) => "round",
+            UnaryOp::Sign => "sign",
+            UnaryOp::Exp2 => "exp2",
+            UnaryOp::Log2 => "log2",
+            UnaryOp::Log10 => "log10",
+            UnaryOp::Log1p => "log1p",
+            UnaryOp::Expm1 => "expm1",
+            UnaryOp::Square => "square",
+            UnaryOp::Reciprocal => "reciprocal",
+            UnaryOp::IsNan => "isnan",
+            UnaryOp::IsInf => "isinf",
+            UnaryOp::IsFinite => "isfinite",
+            UnaryOp::Invert => "invert",
+        }
+    }
 }
 
 /// Binary elementwise operators.
@@ -293,6 +471,33 @@ pub enum BinaryOp {
     Gt,
     /// `a >= b`.
     Ge,
+    /// `a` to the power `b`: floats `powf`; ints wrap, and a negative exponent errs
+    /// (NumPy: "Integers to negative integer powers are not allowed"); not for bool.
+    Pow,
+    /// Larger of the two; NaN propagates (NumPy's `maximum`). Bool: logical or.
+    Maximum,
+    /// Smaller of the two; NaN propagates (NumPy's `minimum`). Bool: logical and.
+    Minimum,
+    /// Larger of the two, ignoring a NaN operand (NumPy's `fmax`).
+    Fmax,
+    /// Smaller of the two, ignoring a NaN operand (NumPy's `fmin`).
+    Fmin,
+    /// Remainder with the sign of the divisor (NumPy's `mod`/`remainder`, Python's `%`);
+    /// int division by zero gives 0, float gives NaN. Not for bool.
+    Rem,
+    /// Division rounded toward negative infinity (NumPy's `floor_divide`, Python's `//`);
+    /// int division by zero gives 0. Not for bool.
+    FloorDiv,
+    /// Angle of the point `(b, a)` (`arctan2(a, b)`; floats only).
+    Arctan2,
+    /// `sqrt(a^2 + b^2)` without overflow (floats only).
+    Hypot,
+    /// Bitwise and on ints, logical and on bool (not for floats).
+    BitAnd,
+    /// Bitwise or on ints, logical or on bool.
+    BitOr,
+    /// Bitwise exclusive or on ints, logical xor on bool.
+    BitXor,
 }
 
 impl BinaryOp {
@@ -317,6 +522,18 @@ impl BinaryOp {
             BinaryOp::Le => "<=",
             BinaryOp::Gt => ">",
             BinaryOp::Ge => ">=",
+            BinaryOp::Pow => "power",
+            BinaryOp::Maximum => "maximum",
+            BinaryOp::Minimum => "minimum",
+            BinaryOp::Fmax => "fmax",
+            BinaryOp::Fmin => "fmin",
+            BinaryOp::Rem => "%",
+            BinaryOp::FloorDiv => "//",
+            BinaryOp::Arctan2 => "arctan2",
+            BinaryOp::Hypot => "hypot",
+            BinaryOp::BitAnd => "&",
+            BinaryOp::BitOr => "|",
+            BinaryOp::BitXor => "^",
         }
     }
 }
@@ -353,6 +570,32 @@ pub enum Reduction {
         /// Delta degrees of freedom.
         ddof: u32,
     },
+    /// Whether any element is non-zero (state `[any]` in bool).
+    Any,
+    /// Whether every element is non-zero (state `[all]` in bool).
+    All,
+    /// Sum ignoring NaN (state as `Sum`).
+    NanSum,
+    /// Product ignoring NaN (state as `Prod`).
+    NanProd,
+    /// Smallest non-NaN element; NaN when all are NaN (state as `Min`, count of non-NaN).
+    NanMin,
+    /// Largest non-NaN element; NaN when all are NaN.
+    NanMax,
+    /// Mean of the non-NaN elements (state as `Mean`).
+    NanMean,
+    /// Variance of the non-NaN elements (state as `Var`).
+    NanVar {
+        /// Delta degrees of freedom.
+        ddof: u32,
+    },
+    /// Standard deviation of the non-NaN elements.
+    NanStd {
+        /// Delta degrees of freedom.
+        ddof: u32,
+    },
+    /// Number of non-zero elements (state `[count]` in int64).
+    CountNonzero,
 }
 
 impl Reduction {
@@ -366,33 +609,67 @@ impl Reduction {
             Reduction::Mean => "mean",
             Reduction::Var { .. } => "var",
             Reduction::Std { .. } => "std",
+            Reduction::Any => "any",
+            Reduction::All => "all",
+            Reduction::NanSum => "nansum",
+            Reduction::NanProd => "nanprod",
+            Reduction::NanMin => "nanmin",
+            Reduction::NanMax => "nanmax",
+            Reduction::NanMean => "nanmean",
+            Reduction::NanVar { .. } => "nanvar",
+            Reduction::NanStd { .. } => "nanstd",
+            Reduction::CountNonzero => "count_nonzero",
         }
     }
 
     /// The result dtype for an input of `input` (NumPy's rules).
     pub fn result_dtype(self, input: DType) -> DType {
         match self {
+            Reduction::Any | Reduction::All => DType::Bool,
+            Reduction::CountNonzero => DType::I64,
+            other => other.plain().result_dtype_plain(input),
+        }
+    }
+
+    /// The NaN-ignoring variants' plain counterparts (same state layout and dtypes).
+    pub fn plain(self) -> Reduction {
+        match self {
+            Reduction::NanSum => Reduction::Sum,
+            Reduction::NanProd => Reduction::Prod,
+            Reduction::NanMin => Reduction::Min,
+            Reduction::NanMax => Reduction::Max,
+            Reduction::NanMean => Reduction::Mean,
+            Reduction::NanVar { ddof } => Reduction::Var { ddof },
+            Reduction::NanStd { ddof } => Reduction::Std { ddof },
+            other => other,
+        }
+    }
+
+    fn result_dtype_plain(self, input: DType) -> DType {
+        match self {
             Reduction::Sum | Reduction::Prod => input.sum_result(),
-            Reduction::Min | Reduction::Max => input,
             Reduction::Mean | Reduction::Var { .. } | Reduction::Std { .. } => input.float_result(),
+            _ => input,
         }
     }
 
     /// The dtype of the partial state for an input of `input`.
     pub fn state_dtype(self, input: DType) -> DType {
-        match self {
+        match self.plain() {
             Reduction::Sum | Reduction::Prod => input.sum_result(),
-            Reduction::Min | Reduction::Max => input,
             Reduction::Mean | Reduction::Var { .. } | Reduction::Std { .. } => DType::F64,
+            Reduction::Any | Reduction::All => DType::Bool,
+            Reduction::CountNonzero => DType::I64,
+            _ => input,
         }
     }
 
     /// Number of components in the partial state (length of its first axis).
     pub fn state_len(self) -> usize {
-        match self {
-            Reduction::Sum | Reduction::Prod => 1,
+        match self.plain() {
             Reduction::Min | Reduction::Max | Reduction::Mean => 2,
             Reduction::Var { .. } | Reduction::Std { .. } => 3,
+            _ => 1,
         }
     }
 }

@@ -72,6 +72,7 @@ fn op_group(op: BinaryOp) -> &'static str {
         BinaryOp::Le => "le",
         BinaryOp::Gt => "gt",
         BinaryOp::Ge => "ge",
+        other => other.symbol(),
     }
 }
 
@@ -94,7 +95,7 @@ fn binary_dtypes(op: BinaryOp, compute: DType) -> Result<(DType, DType)> {
     Ok((compute, result))
 }
 
-fn cast_to(expr: Expr, from: DType, to: DType) -> Expr {
+pub(super) fn cast_to(expr: Expr, from: DType, to: DType) -> Expr {
     if from == to {
         expr
     } else {
@@ -102,7 +103,7 @@ fn cast_to(expr: Expr, from: DType, to: DType) -> Expr {
     }
 }
 
-fn weak_scalar(s: Scalar, array: DType) -> Result<DType> {
+pub(super) fn weak_scalar(s: Scalar, array: DType) -> Result<DType> {
     let ct = s.weak_result(array);
     if ct == DType::I32
         && let Scalar::I64(v) = s
@@ -116,7 +117,12 @@ fn weak_scalar(s: Scalar, array: DType) -> Result<DType> {
 }
 
 /// Build an elementwise node over `inputs` (aligning their chunks) with `expr`.
-fn elementwise(group: &str, expr: Expr, inputs: &[Arc<Node>], dtype: DType) -> Result<Array> {
+pub(super) fn elementwise(
+    group: &str,
+    expr: Expr,
+    inputs: &[Arc<Node>],
+    dtype: DType,
+) -> Result<Array> {
     let shapes: Vec<&[usize]> = inputs.iter().map(|n| n.shape.as_slice()).collect();
     let shape = broadcast_shapes(&shapes)?;
     let ndim = shape.len();
@@ -172,6 +178,9 @@ fn elementwise(group: &str, expr: Expr, inputs: &[Arc<Node>], dtype: DType) -> R
 impl Array {
     /// `self <op> rhs`, returning a build error at once.
     pub fn try_binary<'a>(&self, op: BinaryOp, rhs: impl Into<Operand<'a>>) -> Result<Array> {
+        if super::ufuncs::is_ufunc(op) {
+            return self.try_ufunc2(op, rhs);
+        }
         let lhs = self.node()?;
         match rhs.into() {
             Operand::Array(r) => {
@@ -262,6 +271,8 @@ impl Array {
             UnaryOp::Sqrt => (node.dtype.float_result(), "sqrt"),
             UnaryOp::Exp => (node.dtype.float_result(), "exp"),
             UnaryOp::Log => (node.dtype.float_result(), "log"),
+            // The other ufuncs live in `ufuncs.rs`, with their own dtype rules.
+            other => return self.try_ufunc(other),
         };
         let expr = Expr::Unary(op, Box::new(cast_to(Expr::Input(0), node.dtype, ct)));
         elementwise(group, expr, std::slice::from_ref(node), ct)

@@ -2,6 +2,7 @@
 //! Shape and dtype errors are found here, when the expression is built, never on a worker.
 
 pub mod chunks;
+mod argreduce;
 mod create;
 mod elementwise;
 mod index;
@@ -14,6 +15,9 @@ mod rechunk;
 mod reduce;
 mod storage;
 mod shape;
+mod reductions;
+mod scan;
+mod ufuncs;
 
 pub use chunks::ChunkGrid;
 pub use create::{arange, from_ndarray, full, ones, randint, random, random_range, zeros};
@@ -24,6 +28,7 @@ pub use optimize::GraphStats;
 pub use storage::{
     from_npy, from_zarr, from_zarr_chunks, try_from_npy, try_from_zarr, try_from_zarr_chunks,
 };
+pub use ufuncs::{try_where, where_};
 
 use crate::client::KeyHold;
 use std::sync::Arc;

@@ -149,6 +149,7 @@ fn expr_depth(expr: &Expr) -> usize {
         Expr::Input(_) | Expr::Scalar(_) => 1,
         Expr::Unary(_, a) | Expr::Cast(_, a) => 1 + expr_depth(a),
         Expr::Binary(_, a, b) => 1 + expr_depth(a).max(expr_depth(b)),
+        Expr::Where(c, a, b) => 1 + expr_depth(c).max(expr_depth(a)).max(expr_depth(b)),
     }
 }
 
@@ -163,6 +164,12 @@ fn map_inputs(expr: Expr, f: &mut impl FnMut(usize) -> Expr) -> Expr {
             let a = map_inputs(*a, f);
             let b = map_inputs(*b, f);
             Expr::Binary(op, Box::new(a), Box::new(b))
+        }
+        Expr::Where(c, a, b) => {
+            let c = map_inputs(*c, f);
+            let a = map_inputs(*a, f);
+            let b = map_inputs(*b, f);
+            Expr::Where(Box::new(c), Box::new(a), Box::new(b))
         }
     }
 }

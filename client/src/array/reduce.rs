@@ -45,7 +45,10 @@ impl Array {
                 "split_every must be at least 2, got {split_every}"
             )));
         }
-        if matches!(reduction, Reduction::Min | Reduction::Max)
+        if matches!(
+            reduction,
+            Reduction::Min | Reduction::Max | Reduction::NanMin | Reduction::NanMax
+        )
             && axes.iter().any(|&a| node.shape[a] == 0)
         {
             return Err(Error::shape(format!(
@@ -77,7 +80,7 @@ impl Array {
         }))
     }
 
-    fn reduce(&self, reduction: Reduction, axis: Option<usize>) -> Array {
+    pub(super) fn reduce(&self, reduction: Reduction, axis: Option<usize>) -> Array {
         let axes = axis.map(|a| [a]);
         Array::from_result(self.try_reduce(reduction, axes.as_ref().map(|a| a.as_slice())))
     }

@@ -85,6 +85,11 @@ fn referenced_inputs(expr: &Expr, n_inputs: usize) -> Result<Vec<bool>> {
                 stack.push((a, depth + 1));
                 stack.push((b, depth + 1));
             }
+            Expr::Where(c, a, b) => {
+                stack.push((c, depth + 1));
+                stack.push((a, depth + 1));
+                stack.push((b, depth + 1));
+            }
         }
     }
     Ok(used)
@@ -112,6 +117,12 @@ fn eval<'v>(e: &Expr, inputs: &'v [Option<DynCow<'_>>]) -> Result<Val<'v>> {
             let l = eval(a, inputs)?;
             let r = eval(b, inputs)?;
             binary(*op, l, r)?
+        }
+        Expr::Where(c, a, b) => {
+            let c = eval(c, inputs)?;
+            let a = eval(a, inputs)?;
+            let b = eval(b, inputs)?;
+            super::ufuncs::where_(c, a, b)?
         }
     })
 }

@@ -117,7 +117,7 @@ pub(crate) fn materialize<T: DynElement>(t: TVal<'_, T>, shape: &[usize]) -> Res
 }
 
 /// Apply `f` to every element, in place when the array is already owned.
-fn map_same<'a, T: Copy>(t: TVal<'a, T>, f: impl Fn(T) -> T) -> TVal<'a, T> {
+pub(crate) fn map_same<'a, T: Copy>(t: TVal<'a, T>, f: impl Fn(T) -> T) -> TVal<'a, T> {
     match t {
         TVal::Scalar(s) => TVal::Scalar(f(s)),
         TVal::Arr(a) if a.is_owned() => {
@@ -130,7 +130,7 @@ fn map_same<'a, T: Copy>(t: TVal<'a, T>, f: impl Fn(T) -> T) -> TVal<'a, T> {
 }
 
 /// Apply `f` to every element, producing a new element type.
-fn map_new<'a, T: Copy, U>(t: TVal<'a, T>, f: impl Fn(T) -> U) -> TVal<'a, U> {
+pub(crate) fn map_new<'a, T: Copy, U>(t: TVal<'a, T>, f: impl Fn(T) -> U) -> TVal<'a, U> {
     match t {
         TVal::Scalar(s) => TVal::Scalar(f(s)),
         TVal::Arr(a) => TVal::Arr(a.mapv(f).into()),
@@ -139,7 +139,7 @@ fn map_new<'a, T: Copy, U>(t: TVal<'a, T>, f: impl Fn(T) -> U) -> TVal<'a, U> {
 
 /// `f(l, r)` elementwise with broadcasting, writing into an owned operand when it
 /// already has the result's shape (so chains of arithmetic reuse one buffer).
-fn zip_same<'a, T: Copy + Default>(
+pub(crate) fn zip_same<'a, T: Copy + Default>(
     l: TVal<'a, T>,
     r: TVal<'a, T>,
     f: impl Fn(T, T) -> T,
@@ -190,7 +190,7 @@ fn zip_collect<T: Copy, U: Clone + Default>(
 }
 
 /// `f(l, r)` elementwise with broadcasting into a new element type.
-fn zip_new<'a, T: Copy, U: Clone + Default>(
+pub(crate) fn zip_new<'a, T: Copy, U: Clone + Default>(
     l: TVal<'a, T>,
     r: TVal<'a, T>,
     f: impl Fn(T, T) -> U,
@@ -297,7 +297,7 @@ macro_rules! int {
 int!(i32);
 int!(i64);
 
-fn refuse(op: &str, dtype: DType) -> Error {
+pub(crate) fn refuse(op: &str, dtype: DType) -> Error {
     Error::dtype(format!("operator {op} is not defined for {dtype}"))
 }
 
@@ -309,6 +309,9 @@ pub(crate) fn binary<'a>(op: BinaryOp, l: Val<'a>, r: Val<'a>) -> Result<Val<'a>
             "operands of {} have dtypes {ld} and {rd}; the expression must cast them to one dtype",
             op.symbol()
         )));
+    }
+    if super::ufuncs::handles_binary(op) {
+        return super::ufuncs::binary(op, l, r);
     }
     if op.is_comparison() {
         let out = match (l, r) {
@@ -375,21 +378,13 @@ fn float_arith<'a, T: Float>(op: BinaryOp, a: TVal<'a, T>, b: TVal<'a, T>) -> Re
     }
 }
 
-fn unary_name(op: UnaryOp) -> &'static str {
-    match op {
-        UnaryOp::Neg => "negative",
-        UnaryOp::Abs => "absolute",
-        UnaryOp::Sqrt => "sqrt",
-        UnaryOp::Exp => "exp",
-        UnaryOp::Log => "log",
-        UnaryOp::Not => "logical_not",
-    }
-}
-
 /// Apply a unary function (see [`UnaryOp`] for which dtypes each accepts).
 pub(crate) fn unary(op: UnaryOp, v: Val<'_>) -> Result<Val<'_>> {
+    if super::ufuncs::handles_unary(op) {
+        return super::ufuncs::unary(op, v);
+    }
     let d = v.dtype();
-    let refuse = || refuse(unary_name(op), d);
+    let refuse = || refuse(op.name(), d);
     Ok(match v {
         Val::Bool(a) => match op {
             UnaryOp::Not => Val::Bool(map_same(a, |x| !x)),
@@ -418,7 +413,7 @@ fn float_unary<T: Float>(op: UnaryOp, a: TVal<'_, T>) -> Option<TVal<'_, T>> {
         UnaryOp::Sqrt => map_same(a, T::sqrt),
         UnaryOp::Exp => map_same(a, T::exp),
         UnaryOp::Log => map_same(a, T::ln),
-        UnaryOp::Not => return None,
+        _ => return None,
     })
 }
 

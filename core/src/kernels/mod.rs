@@ -9,15 +9,19 @@
 //! monomorphic whole-array ndarray loops.
 
 mod accumulate;
+mod argreduce;
 mod create;
 pub mod dynarray;
 mod elementwise;
 mod elemops;
 mod layout;
+mod nanreduce;
 mod reduce;
 mod registry;
 pub mod storage;
 mod slicing;
+mod scan;
+mod ufuncs;
 
 #[cfg(test)]
 mod proptests;
@@ -100,6 +104,22 @@ pub fn execute(op: &Op, inputs: &[Chunk]) -> Result<Chunk> {
             slicing::slice(ranges, shape, &inputs[0])
         }
         Op::Take { axis, picks } => slicing::take(*axis, picks, inputs),
+        Op::ArgPartial {
+            max,
+            axis,
+            offset,
+            array_shape,
+        } => {
+            expect_inputs(op, inputs, 1)?;
+            argreduce::partial(*max, *axis, offset, array_shape, &inputs[0])
+        }
+        Op::ArgCombine { max, dtype } => argreduce::combine(*max, *dtype, inputs),
+        Op::ArgFinalize { axis } => {
+            expect_inputs(op, inputs, 1)?;
+            argreduce::finalize(*axis, &inputs[0])
+        }
+        Op::Scan { kind, axis } => scan::scan(*kind, *axis, inputs),
+        Op::ScanCarry { kind, axis } => scan::carry(*kind, *axis, inputs),
     }
 }
 

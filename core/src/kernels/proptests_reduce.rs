@@ -34,6 +34,27 @@ fn ref_group(red: Reduction, xs: &[Scalar], input: DType) -> Option<Want> {
     let max_abs = f.iter().fold(0.0f64, |m, x| m.max(x.abs()));
     let int_like = !input.is_float();
     Some(match red {
+        Reduction::Any => (Scalar::Bool(xs.iter().any(|s| s.as_bool())), 0.0),
+        Reduction::All => (Scalar::Bool(xs.iter().all(|s| s.as_bool())), 0.0),
+        Reduction::CountNonzero => (
+            Scalar::I64(xs.iter().filter(|s| s.as_bool()).count() as i64),
+            0.0,
+        ),
+        // NaN-ignoring: the plain reduction of the non-NaN elements; nanmin/nanmax of
+        // only NaN (or nothing: the builder refuses empty axes) give NaN.
+        Reduction::NanMin | Reduction::NanMax
+            if !int_like && xs.iter().all(|s| s.as_f64().is_nan()) =>
+        {
+            (float_out(f64::NAN, out), 0.0)
+        }
+        nan if nan.plain() != nan => {
+            let kept: Vec<Scalar> = xs
+                .iter()
+                .copied()
+                .filter(|s| !s.as_f64().is_nan())
+                .collect();
+            return ref_group(nan.plain(), &kept, input);
+        }
         Reduction::Sum if int_like => (
             Scalar::I64(xs.iter().fold(0i64, |a, s| a.wrapping_add(s.as_i64()))),
             0.0,
@@ -94,6 +115,7 @@ fn ref_group(red: Reduction, xs: &[Scalar], input: DType) -> Option<Want> {
                 (float_out(var, out), rel * var.abs() + floor)
             }
         }
+        _ => unreachable!("every reduction is covered above"),
     })
 }
 
@@ -148,7 +170,7 @@ fn random_reduction(rng: &mut Rng) -> Reduction {
 fn values_for(rng: &mut Rng, red: Reduction, dtype: DType) -> Values {
     match (dtype.is_float(), red) {
         (false, _) => Values::Wild,
-        (true, Reduction::Prod) => Values::NearOne,
+        (true, Reduction::Prod | Reduction::NanProd) => Values::NearOne,
         // Offsets stay within 1e5 of std ~2.3: a (count, mean, m2) state stores the mean
         // in f64, so merging is accurate to about eps * |mean| / std, which must stay
         // well below the 1e-9 asked of var/std.

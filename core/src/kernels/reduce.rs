@@ -11,7 +11,7 @@ use ndarray::{ArrayD, ArrayViewD, IxDyn};
 
 /// One flag per axis of an `ndim`-d array, set for the axes in `axes`; errs on an axis out
 /// of range or named twice.
-fn axis_mask(axes: &[usize], ndim: usize, what: &str) -> Result<Vec<bool>> {
+pub(super) fn axis_mask(axes: &[usize], ndim: usize, what: &str) -> Result<Vec<bool>> {
     let mut mask = vec![false; ndim];
     for &a in axes {
         let slot = mask.get_mut(a).ok_or_else(|| {
@@ -31,6 +31,9 @@ fn axis_mask(axes: &[usize], ndim: usize, what: &str) -> Result<Vec<bool>> {
 /// the reduced axes kept as length 1.
 pub(crate) fn partial(red: Reduction, axes: &[usize], input: &Chunk) -> Result<Chunk> {
     let mask = axis_mask(axes, input.shape().len(), "reduce-partial")?;
+    if super::nanreduce::handles(red) {
+        return super::nanreduce::partial(red, axes, input);
+    }
     match input.dtype() {
         DType::Bool => partial_int(red, bool_ndarray(input)?.view(), &mask),
         DType::I32 => partial_int(red, input.view::<i32>()?, &mask),
@@ -74,13 +77,13 @@ fn partial_common<T: DynElement>(
         Reduction::Max => partial_with::<MinMax<T, true>>(x, mask),
         Reduction::Mean => partial_with::<MeanAcc<T>>(x, mask),
         Reduction::Var { .. } | Reduction::Std { .. } => partial_with::<VarAcc<T>>(x, mask),
-        Reduction::Sum | Reduction::Prod => {
-            Err(Error::other("sum and prod are dispatched by dtype kind"))
-        }
+        _ => Err(Error::other(
+            "sum, prod and the NaN-aware reductions are dispatched elsewhere",
+        )),
     }
 }
 
-fn partial_with<A: Acc>(x: ArrayViewD<'_, A::In>, mask: &[bool]) -> Result<Chunk> {
+pub(super) fn partial_with<A: Acc>(x: ArrayViewD<'_, A::In>, mask: &[bool]) -> Result<Chunk> {
     let keep: Vec<usize> = x
         .shape()
         .iter()
@@ -154,6 +157,9 @@ pub(crate) fn combine(red: Reduction, inputs: &[Chunk]) -> Result<Chunk> {
     if inputs.len() == 1 {
         return Ok(first.clone());
     }
+    if super::nanreduce::handles(red) {
+        return super::nanreduce::combine(red, inputs);
+    }
     use DType::*;
     use Reduction::*;
     match (red, first.dtype()) {
@@ -171,7 +177,7 @@ pub(crate) fn combine(red: Reduction, inputs: &[Chunk]) -> Result<Chunk> {
     }
 }
 
-fn wrong_state_dtype(red: Reduction, d: DType) -> Error {
+pub(super) fn wrong_state_dtype(red: Reduction, d: DType) -> Error {
     Error::dtype(format!(
         "a {} partial state cannot be of dtype {d}",
         red.name()
@@ -188,7 +194,7 @@ fn combine_minmax<const MAX: bool>(d: DType, inputs: &[Chunk]) -> Result<Chunk> 
     }
 }
 
-fn combine_with<A: Acc>(inputs: &[Chunk]) -> Result<Chunk> {
+pub(super) fn combine_with<A: Acc>(inputs: &[Chunk]) -> Result<Chunk> {
     let n = inputs[0].len() / A::K;
     let mut total = read_states::<A>(&inputs[0], n)?;
     for c in &inputs[1..] {
@@ -230,6 +236,9 @@ pub(crate) fn finalize(
         .filter(|(_, r)| !**r)
         .map(|(&d, _)| d)
         .collect();
+    if super::nanreduce::handles(red) {
+        return super::nanreduce::finalize(red, axes, dtype, input, n, &out_shape);
+    }
     use DType::*;
     use Reduction::*;
     let out = match (red, input.dtype()) {
@@ -282,7 +291,7 @@ fn finish_minmax<const MAX: bool>(
     }
 }
 
-fn finish<A: Acc, R: DynElement>(
+pub(super) fn finish<A: Acc, R: DynElement>(
     c: &Chunk,
     n: usize,
     shape: &[usize],

@@ -160,7 +160,7 @@ pub(crate) fn assert_same(got: &ArrayD<Scalar>, want: &ArrayD<Scalar>, what: &st
 }
 
 /// Every reduction, with `ddof` for the variance-based ones.
-pub fn all_reductions(ddof: u32) -> [crate::ops::Reduction; 7] {
+pub fn all_reductions(ddof: u32) -> [crate::ops::Reduction; 17] {
     use crate::ops::Reduction;
     [
         Reduction::Sum,
@@ -170,5 +170,15 @@ pub fn all_reductions(ddof: u32) -> [crate::ops::Reduction; 7] {
         Reduction::Mean,
         Reduction::Var { ddof },
         Reduction::Std { ddof },
+        Reduction::Any,
+        Reduction::All,
+        Reduction::NanSum,
+        Reduction::NanProd,
+        Reduction::NanMin,
+        Reduction::NanMax,
+        Reduction::NanMean,
+        Reduction::NanVar { ddof },
+        Reduction::NanStd { ddof },
+        Reduction::CountNonzero,
     ]
 }
