@@ -13,7 +13,9 @@ mod create;
 pub mod dynarray;
 mod elementwise;
 mod elemops;
+mod ghost;
 mod layout;
+mod matmul;
 mod reduce;
 mod registry;
 
@@ -90,6 +92,20 @@ pub fn execute(op: &Op, inputs: &[Chunk]) -> Result<Chunk> {
             pieces,
         } => layout::assemble(shape, *dtype, pieces, inputs),
         Op::Kernel { name, args } => registry::run_kernel(name, args, inputs),
+        Op::Contract {
+            axes_a,
+            axes_b,
+            dtype,
+        } => {
+            expect_inputs(op, inputs, 2)?;
+            matmul::contract(axes_a, axes_b, *dtype, &inputs[0], &inputs[1])
+        }
+        Op::Ghost {
+            shape,
+            dtype,
+            pieces,
+            edges,
+        } => ghost::ghost(shape, *dtype, pieces, edges, inputs),
     }
 }
 
