@@ -1,19 +1,26 @@
 //! Lazy chunked N-d arrays: `Array` is an expression over chunks that lowers to tasks.
 //! Shape and dtype errors are found here, when the expression is built, never on a worker.
 
+mod blockwise;
 pub mod chunks;
 mod create;
 mod elementwise;
+pub mod linalg;
+mod linalg_norm;
 pub(crate) mod lower;
 mod map_blocks;
 pub(crate) mod optimize;
+mod overlap;
 mod rechunk;
 mod reduce;
 
+pub use blockwise::{blockwise, try_blockwise};
 pub use chunks::ChunkGrid;
 pub use create::{arange, from_ndarray, full, ones, randint, random, random_range, zeros};
 pub use elementwise::{Operand, broadcast_shapes};
+pub use linalg::tensordot;
 pub use optimize::GraphStats;
+pub use overlap::Boundary;
 
 use crate::client::KeyHold;
 use std::sync::Arc;
