@@ -1,5 +1,8 @@
 //! User kernels registered by name, run by workers started from this very test binary
-//! (the entry hook): a working kernel, one that errs, one that panics, and an unknown name.
+//! (the entry hook): a working kernel, one that errs, one that panics, and an unknown name;
+//! `map_overlap` stencils and `blockwise` index strings (kernels in `user_kernels_ext`).
+
+mod user_kernels_ext;
 
 use ndarray::{Array2, ArrayD};
 use std::time::Duration;
@@ -17,6 +20,7 @@ fn register() {
     tessera::register_kernel("explode", |_: &[Chunk], _: &[u8]| {
         panic!("kaboom in a user kernel")
     });
+    user_kernels_ext::register();
 }
 
 fn cluster() -> LocalCluster {
@@ -75,9 +79,10 @@ fn main() {
     register();
     tessera::entry_hook();
     let args = libtest_mimic::Arguments::from_args();
-    let tests = vec![libtest_mimic::Trial::test(
+    let mut tests = vec![libtest_mimic::Trial::test(
         "failing_kernels_err_their_task_and_the_cluster_stays_usable",
         failing_kernels_err_their_task_and_the_cluster_stays_usable,
     )];
+    tests.extend(user_kernels_ext::trials(cluster));
     libtest_mimic::run(&args, tests).exit();
 }

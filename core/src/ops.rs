@@ -207,6 +207,32 @@ pub enum Op {
         /// The scanned axis.
         axis: usize,
     },
+    /// One partial product of a blockwise contraction (`tensordot`, `matmul`, `dot`):
+    /// contract axes `axes_a` of the first input chunk with `axes_b` of the second, both
+    /// cast to `dtype` first. The result's axes are the first input's remaining axes, then
+    /// the second's, in order (NumPy's `tensordot`).
+    Contract {
+        /// Contracted axes of the first input.
+        axes_a: Vec<usize>,
+        /// Contracted axes of the second input, paired with `axes_a`.
+        axes_b: Vec<usize>,
+        /// Dtype the product is computed and returned in.
+        dtype: DType,
+    },
+    /// A block extended by ghost cells (`map_overlap`): assemble `pieces` of the inputs
+    /// into a chunk of `shape` (like [`Op::Assemble`]), then fill the `edges` that lie
+    /// outside the array, in order.
+    Ghost {
+        /// Shape of the padded chunk.
+        shape: Vec<usize>,
+        /// Element type of the output (every input has it).
+        dtype: DType,
+        /// Pieces of real data: the block itself, its neighbours' borders, and for
+        /// periodic boundaries the wrapped-around borders.
+        pieces: Vec<Piece>,
+        /// Ghost slabs at the array's boundary filled from the chunk itself or a constant.
+        edges: Vec<GhostEdge>,
+    },
 }
 
 impl Op {
@@ -234,6 +260,8 @@ impl Op {
             Op::ArgFinalize { .. } => "arg-finalize",
             Op::Scan { .. } => "scan",
             Op::ScanCarry { .. } => "scan-carry",
+            Op::Contract { .. } => "contract",
+            Op::Ghost { .. } => "ghost",
         }
     }
 }
@@ -742,4 +770,27 @@ impl Stride {
     pub fn at(&self, k: usize) -> usize {
         (self.start as isize + k as isize * self.step) as usize
     }
+}
+
+/// A ghost slab of [`Op::Ghost`] on one side of one axis, outside the array.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GhostEdge {
+    /// The axis.
+    pub axis: usize,
+    /// `false`: the first `width` positions along `axis`; `true`: the last `width`.
+    pub high: bool,
+    /// Number of ghost positions.
+    pub width: usize,
+    /// How they are filled.
+    pub fill: GhostFill,
+}
+
+/// How a [`GhostEdge`] is filled.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub enum GhostFill {
+    /// Mirror the `width` positions next to the slab, edge included (dask's `reflect`,
+    /// NumPy's `pad(mode="symmetric")`).
+    Reflect,
+    /// A constant, cast to the chunk's dtype.
+    Constant(Scalar),
 }

@@ -1,6 +1,7 @@
 //! Lazy chunked N-d arrays: `Array` is an expression over chunks that lowers to tasks.
 //! Shape and dtype errors are found here, when the expression is built, never on a worker.
 
+mod blockwise;
 pub mod chunks;
 mod argreduce;
 mod create;
@@ -8,9 +9,12 @@ mod elementwise;
 mod index;
 mod index_fancy;
 mod join;
+pub mod linalg;
+mod linalg_norm;
 pub(crate) mod lower;
 mod map_blocks;
 pub(crate) mod optimize;
+mod overlap;
 mod rechunk;
 mod reduce;
 mod storage;
@@ -19,6 +23,7 @@ mod reductions;
 mod scan;
 mod ufuncs;
 
+pub use blockwise::{blockwise, try_blockwise};
 pub use chunks::ChunkGrid;
 pub use create::{arange, from_ndarray, full, ones, randint, random, random_range, zeros};
 pub use elementwise::{Operand, broadcast_shapes};
@@ -29,6 +34,8 @@ pub use storage::{
     from_npy, from_zarr, from_zarr_chunks, try_from_npy, try_from_zarr, try_from_zarr_chunks,
 };
 pub use ufuncs::{try_where, where_};
+pub use linalg::tensordot;
+pub use overlap::Boundary;
 
 use crate::client::KeyHold;
 use std::sync::Arc;

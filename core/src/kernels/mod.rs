@@ -14,8 +14,10 @@ mod create;
 pub mod dynarray;
 mod elementwise;
 mod elemops;
+mod ghost;
 mod layout;
 mod nanreduce;
+mod matmul;
 mod reduce;
 mod registry;
 pub mod storage;
@@ -120,6 +122,20 @@ pub fn execute(op: &Op, inputs: &[Chunk]) -> Result<Chunk> {
         }
         Op::Scan { kind, axis } => scan::scan(*kind, *axis, inputs),
         Op::ScanCarry { kind, axis } => scan::carry(*kind, *axis, inputs),
+        Op::Contract {
+            axes_a,
+            axes_b,
+            dtype,
+        } => {
+            expect_inputs(op, inputs, 2)?;
+            matmul::contract(axes_a, axes_b, *dtype, &inputs[0], &inputs[1])
+        }
+        Op::Ghost {
+            shape,
+            dtype,
+            pieces,
+            edges,
+        } => ghost::ghost(shape, *dtype, pieces, edges, inputs),
     }
 }
 
