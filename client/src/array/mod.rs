@@ -1,9 +1,9 @@
 //! Lazy chunked N-d arrays: `Array` is an expression over chunks that lowers to tasks.
 //! Shape and dtype errors are found here, when the expression is built, never on a worker.
 
+mod argreduce;
 mod blockwise;
 pub mod chunks;
-mod argreduce;
 mod create;
 mod elementwise;
 mod index;
@@ -17,10 +17,10 @@ pub(crate) mod optimize;
 mod overlap;
 mod rechunk;
 mod reduce;
-mod storage;
-mod shape;
 mod reductions;
 mod scan;
+mod shape;
+mod storage;
 mod ufuncs;
 
 pub use blockwise::{blockwise, try_blockwise};
@@ -29,13 +29,13 @@ pub use create::{arange, from_ndarray, full, ones, randint, random, random_range
 pub use elementwise::{Operand, broadcast_shapes};
 pub use index::Idx;
 pub use join::{concatenate, stack, try_concatenate, try_stack};
+pub use linalg::tensordot;
 pub use optimize::GraphStats;
+pub use overlap::Boundary;
 pub use storage::{
     from_npy, from_zarr, from_zarr_chunks, try_from_npy, try_from_zarr, try_from_zarr_chunks,
 };
 pub use ufuncs::{try_where, where_};
-pub use linalg::tensordot;
-pub use overlap::Boundary;
 
 use crate::client::KeyHold;
 use std::sync::Arc;

@@ -16,13 +16,13 @@ mod elementwise;
 mod elemops;
 mod ghost;
 mod layout;
-mod nanreduce;
 mod matmul;
+mod nanreduce;
 mod reduce;
 mod registry;
-pub mod storage;
-mod slicing;
 mod scan;
+mod slicing;
+pub mod storage;
 mod ufuncs;
 
 #[cfg(test)]
