@@ -436,7 +436,8 @@ fn hostile_files_and_corrupt_chunks_err_naming_the_file() {
     // A file truncated after the array was built errs its tasks, naming the file.
     let npy = dir.join("shrinks.npy");
     let data = Data::random(DType::F64, &[6, 4], 5);
-    client.to_npy(&data.array(&[3, 4]), &npy).unwrap();
+    let source = data.array(&[3, 4]);
+    client.to_npy(&source, &npy).unwrap();
     let array = from_npy(&npy, &[3, 4]);
     let len = std::fs::metadata(&npy).unwrap().len();
     std::fs::OpenOptions::new()
@@ -450,17 +451,13 @@ fn hostile_files_and_corrupt_chunks_err_naming_the_file() {
     assert!(err.to_string().contains("shrinks.npy"), "{err}");
     // A corrupt store chunk errs the task reading it, naming the store.
     let zarr = dir.join("corrupt.zarr");
-    client.to_zarr(&data.array(&[3, 4]), &zarr, None).unwrap();
+    client.to_zarr(&source, &zarr, None).unwrap();
     std::fs::write(zarr.join("c").join("1").join("0"), b"garbage, not zstd").unwrap();
     let err = data.compute(&client, &from_zarr(&zarr)).unwrap_err();
     assert!(matches!(err, Error::Task(_)), "{err}");
     assert!(err.to_string().contains("corrupt.zarr"), "{err}");
     // Writing over an existing store is refused when the write is built.
-    let again = data
-        .array(&[3, 4])
-        .try_to_zarr(&zarr, None)
-        .unwrap_err()
-        .to_string();
+    let again = source.try_to_zarr(&zarr, None).unwrap_err().to_string();
     assert!(again.contains("already exists"), "{again}");
     // The cluster is still healthy.
     let got = data.compute(&client, &data.array(&[2, 2])).unwrap();

@@ -102,7 +102,7 @@ fn empty_and_scalar_shapes() {
     let client = cluster.client().unwrap();
     let e = zeros::<f64>(&[0, 4], &[2, 2]);
     let s: Array1<f64> = client.compute(&e.sum_axis(0)).unwrap();
-    assert_eq!(s, Array1::zeros(4));
+    assert_eq!(s, Array1::<f64>::zeros(4));
     let m: ndarray::Array0<f64> = client.compute(&e.mean()).unwrap();
     assert!(m.into_scalar().is_nan());
     assert!(e.max().check().is_err());
