@@ -1,7 +1,8 @@
 """Cross-checks Tessera's storage against NumPy and zarr-python (run by array_storage.rs).
 
-verify ZARR NPY RAW DTYPE SHAPE: the Zarr store and the .npy file Tessera wrote hold the
-    array whose little-endian C-order bytes are in RAW; prints "ok".
+verify LIST: for each line "ZARR NPY RAW DTYPE SHAPE" of the file LIST, the Zarr store and
+    the .npy file Tessera wrote hold the array whose little-endian C-order bytes are in
+    RAW; prints "ok N" after checking N lines.
 make DIR: writes stores and files with zarr-python and NumPy (Fortran order, big-endian,
     chunks left out because they hold only the fill value) plus RAW references; prints
     one line "case KIND PATH RAW DTYPE SHAPE" per case.
@@ -32,7 +33,6 @@ def verify(zarr_path, npy_path, raw, dtype, shape):
     codecs = [type(c).__name__ for c in z.metadata.codecs]
     assert any("Zstd" in c for c in codecs), codecs
     same(np.load(npy_path), want, npy_path)
-    print("ok")
 
 
 def make(out):
@@ -74,7 +74,11 @@ def make(out):
 
 if __name__ == "__main__":
     if sys.argv[1] == "verify":
-        verify(*sys.argv[2:7])
+        with open(sys.argv[2]) as f:
+            cases = [line.rstrip("\n").split(" ") for line in f if line.strip()]
+        for case in cases:
+            verify(*(case + [""])[:5])
+        print(f"ok {len(cases)}")
     elif sys.argv[1] == "make":
         make(sys.argv[2])
     else:
