@@ -11,6 +11,20 @@ use tessera::array::{concatenate, from_ndarray, random, stack, try_concatenate, 
 use tessera::{Array, Client, DType};
 use tessera_core::chunk::ChunkElement;
 
+thread_local! {
+    /// Every client-data array of the run, kept alive to the end: equal data gets equal
+    /// keys, and re-putting a key while the release of its previous copy is still in flight
+    /// can lose it (a client race outside this test's subject).
+    static KEEP: std::cell::RefCell<Vec<Array>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// `from_ndarray`, kept alive for the whole run.
+fn literal<T: ChunkElement>(data: &ArrayD<T>, chunks: &[usize]) -> Array {
+    let x = from_ndarray(data, chunks);
+    KEEP.with(|k| k.borrow_mut().push(x.clone()));
+    x
+}
+
 /// Element types built from a random `f64` (NaN and infinities included for floats).
 trait Gen: ChunkElement + Debug {
     fn gen_from(v: f64) -> Self;
@@ -27,7 +41,11 @@ impl Gen for i32 {
 }
 impl Gen for i64 {
     fn gen_from(v: f64) -> Self {
-        if v.is_finite() { (v * 1e6) as i64 } else { i64::MAX }
+        if v.is_finite() {
+            (v * 1e6) as i64
+        } else {
+            i64::MAX
+        }
     }
 }
 impl Gen for f32 {
@@ -51,7 +69,11 @@ impl Rng {
         self.0
     }
     fn below(&mut self, n: usize) -> usize {
-        if n == 0 { 0 } else { (self.next() % n as u64) as usize }
+        if n == 0 {
+            0
+        } else {
+            (self.next() % n as u64) as usize
+        }
     }
     fn chance(&mut self, percent: usize) -> bool {
         self.below(100) < percent
@@ -117,53 +139,109 @@ fn fail(e: impl ToString) -> TestCaseError {
     TestCaseError::fail(e.to_string())
 }
 
-fn check<T: Gen>(client: &Client, what: &str, a: &Array, want: &ArrayD<T>) -> Result<(), TestCaseError> {
-    let got: ArrayD<T> = client.compute(a).map_err(|e| fail(format!("{what}: {e}")))?;
+fn check<T: Gen>(
+    client: &Client,
+    what: &str,
+    a: &Array,
+    want: &ArrayD<T>,
+) -> Result<(), TestCaseError> {
+    let got: ArrayD<T> = client
+        .compute(a)
+        .map_err(|e| fail(format!("{what}: {e}")))?;
     same(&got, want).map_err(|m| fail(format!("{what}: {m}")))
 }
 
 /// One random case of every shape operation for dtype `T`.
-fn shape_case<T: Gen>(client: &Client, rng: &mut Rng, shape: &[usize]) -> Result<(), TestCaseError> {
+fn shape_case<T: Gen>(
+    client: &Client,
+    rng: &mut Rng,
+    shape: &[usize],
+) -> Result<(), TestCaseError> {
     let data: ArrayD<T> = rng.array(shape);
     let chunks = rng.chunks(shape.len());
-    let x = from_ndarray(&data, &chunks);
+    let x = literal(&data, &chunks);
     let ctx = format!("{shape:?}/{chunks:?}");
     let ndim = shape.len();
 
     let spec = random_reshape(rng, data.len());
     let new: Vec<usize> = {
-        let known: usize = spec.iter().filter(|&&d| d >= 0).map(|&d| d as usize).product();
+        let known: usize = spec
+            .iter()
+            .filter(|&&d| d >= 0)
+            .map(|&d| d as usize)
+            .product();
         spec.iter()
-            .map(|&d| if d < 0 { data.len() / known } else { d as usize })
+            .map(|&d| {
+                if d < 0 {
+                    data.len() / known
+                } else {
+                    d as usize
+                }
+            })
             .collect()
     };
     let want = data.clone().into_shape_with_order(IxDyn(&new)).unwrap();
-    check(client, &format!("reshape {ctx} -> {spec:?}"), &x.try_reshape(&spec).map_err(fail)?, &want)?;
+    check(
+        client,
+        &format!("reshape {ctx} -> {spec:?}"),
+        &x.try_reshape(&spec).map_err(fail)?,
+        &want,
+    )?;
     // And back, from the reshaped array's own chunks.
     let spec_back: Vec<isize> = shape.iter().map(|&d| d as isize).collect();
     let back = x.reshape(&spec).try_reshape(&spec_back).map_err(fail)?;
-    check(client, &format!("reshape {ctx} -> {spec:?} -> back"), &back, &data)?;
+    check(
+        client,
+        &format!("reshape {ctx} -> {spec:?} -> back"),
+        &back,
+        &data,
+    )?;
 
     let kept: Vec<usize> = shape.iter().copied().filter(|&d| d != 1).collect();
     let squeezed = data.clone().into_shape_with_order(IxDyn(&kept)).unwrap();
-    check(client, &format!("squeeze {ctx}"), &x.try_squeeze(None).map_err(fail)?, &squeezed)?;
+    check(
+        client,
+        &format!("squeeze {ctx}"),
+        &x.try_squeeze(None).map_err(fail)?,
+        &squeezed,
+    )?;
     let axis = rng.below(ndim + 1);
     let expanded = data.clone().insert_axis(Axis(axis));
-    check(client, &format!("expand_dims {ctx} at {axis}"), &x.try_expand_dims(axis).map_err(fail)?, &expanded)?;
+    check(
+        client,
+        &format!("expand_dims {ctx} at {axis}"),
+        &x.try_expand_dims(axis).map_err(fail)?,
+        &expanded,
+    )?;
     if ndim > 0 {
         let (a, b) = (rng.below(ndim), rng.below(ndim));
         let mut swapped = data.clone();
         swapped.swap_axes(a, b);
-        check(client, &format!("swapaxes {ctx} {a} {b}"), &x.try_swapaxes(a, b).map_err(fail)?, &swapped)?;
+        check(
+            client,
+            &format!("swapaxes {ctx} {a} {b}"),
+            &x.try_swapaxes(a, b).map_err(fail)?,
+            &swapped,
+        )?;
         let mut perm: Vec<usize> = (0..ndim).filter(|&k| k != a).collect();
         perm.insert(b, a);
         let moved = data.clone().permuted_axes(perm);
-        check(client, &format!("moveaxis {ctx} {a} {b}"), &x.try_moveaxis(a, b).map_err(fail)?, &moved)?;
+        check(
+            client,
+            &format!("moveaxis {ctx} {a} {b}"),
+            &x.try_moveaxis(a, b).map_err(fail)?,
+            &moved,
+        )?;
     }
     let mut target: Vec<usize> = (0..rng.below(3)).map(|_| rng.below(4)).collect();
     target.extend(shape.iter().map(|&d| if d == 1 { rng.below(4) } else { d }));
     let broadcast = data.broadcast(IxDyn(&target)).unwrap().to_owned();
-    check(client, &format!("broadcast_to {ctx} -> {target:?}"), &x.try_broadcast_to(&target).map_err(fail)?, &broadcast)?;
+    check(
+        client,
+        &format!("broadcast_to {ctx} -> {target:?}"),
+        &x.try_broadcast_to(&target).map_err(fail)?,
+        &broadcast,
+    )?;
 
     if ndim > 0 {
         // Concatenate with 1-2 more arrays of other lengths along `axis` and other chunks.
@@ -174,18 +252,28 @@ fn shape_case<T: Gen>(client: &Client, rng: &mut Rng, shape: &[usize]) -> Result
             let mut s = shape.to_vec();
             s[axis] = rng.below(5);
             let p: ArrayD<T> = rng.array(&s);
-            arrays.push(from_ndarray(&p, &rng.chunks(ndim)));
+            arrays.push(literal(&p, &rng.chunks(ndim)));
             parts.push(p);
         }
         let views: Vec<_> = parts.iter().map(|p| p.view()).collect();
         let want = ndarray::concatenate(Axis(axis), &views).unwrap();
-        check(client, &format!("concatenate {ctx} axis {axis}"), &try_concatenate(&arrays, axis).map_err(fail)?, &want)?;
+        check(
+            client,
+            &format!("concatenate {ctx} axis {axis}"),
+            &try_concatenate(&arrays, axis).map_err(fail)?,
+            &want,
+        )?;
     }
     let axis = rng.below(ndim + 1);
     let other: ArrayD<T> = rng.array(shape);
-    let arrays = [x.clone(), from_ndarray(&other, &rng.chunks(ndim))];
+    let arrays = [x.clone(), literal(&other, &rng.chunks(ndim))];
     let want = ndarray::stack(Axis(axis), &[data.view(), other.view()]).unwrap();
-    check(client, &format!("stack {ctx} axis {axis}"), &try_stack(&arrays, axis).map_err(fail)?, &want)
+    check(
+        client,
+        &format!("stack {ctx} axis {axis}"),
+        &try_stack(&arrays, axis).map_err(fail)?,
+        &want,
+    )
 }
 
 #[test]
@@ -201,30 +289,33 @@ fn shape_operations_match_ndarray_on_a_cluster() {
         ..Config::default()
     });
     runner
-        .run(&(shapes, 0usize..5, any::<u64>()), |(shape, dtype, seed)| {
-            let rng = &mut Rng(seed | 1);
-            match dtype {
-                0 => shape_case::<bool>(&client, rng, &shape),
-                1 => shape_case::<i32>(&client, rng, &shape),
-                2 => shape_case::<i64>(&client, rng, &shape),
-                3 => shape_case::<f32>(&client, rng, &shape),
-                _ => shape_case::<f64>(&client, rng, &shape),
-            }
-        })
+        .run(
+            &(shapes, 0usize..5, any::<u64>()),
+            |(shape, dtype, seed)| {
+                let rng = &mut Rng(seed | 1);
+                match dtype {
+                    0 => shape_case::<bool>(&client, rng, &shape),
+                    1 => shape_case::<i32>(&client, rng, &shape),
+                    2 => shape_case::<i64>(&client, rng, &shape),
+                    3 => shape_case::<f32>(&client, rng, &shape),
+                    _ => shape_case::<f64>(&client, rng, &shape),
+                }
+            },
+        )
         .unwrap();
     promotion_and_chunk_locality(&client);
 }
 
 fn promotion_and_chunk_locality(client: &Client) {
     // bool + int64 -> int64, int32 + float32 -> float64 (NumPy's promotion).
-    let b = from_ndarray(&ndarray::array![true, false].into_dyn(), &[1]);
-    let i = from_ndarray(&ndarray::array![7i64, -3, 5].into_dyn(), &[2]);
+    let b = literal(&ndarray::array![true, false].into_dyn(), &[1]);
+    let i = literal(&ndarray::array![7i64, -3, 5].into_dyn(), &[2]);
     let c = concatenate(&[b.clone(), i], 0);
     assert_eq!(c.dtype().unwrap(), DType::I64);
     let got: ArrayD<i64> = client.compute(&c).unwrap();
     assert_eq!(got, ndarray::array![1i64, 0, 7, -3, 5].into_dyn());
-    let f = from_ndarray(&ndarray::array![0.5f32, 1.5].into_dyn(), &[2]);
-    let n = from_ndarray(&ndarray::array![2i32, 3].into_dyn(), &[1]);
+    let f = literal(&ndarray::array![0.5f32, 1.5].into_dyn(), &[2]);
+    let n = literal(&ndarray::array![2i32, 3].into_dyn(), &[1]);
     let s = stack(&[n, f], 0);
     assert_eq!(s.dtype().unwrap(), DType::F64);
     let got: ArrayD<f64> = client.compute(&s).unwrap();
@@ -237,27 +328,50 @@ fn promotion_and_chunk_locality(client: &Client) {
     assert_eq!(r.chunks().unwrap(), &vec![vec![3; 4], vec![20]]);
     assert_eq!(r.graph_stats().unwrap().tasks_before, 4 + 4);
     let got: ArrayD<f64> = client.compute(&r).unwrap();
-    assert_eq!(got, data.clone().into_shape_with_order(IxDyn(&[12, 20])).unwrap());
+    assert_eq!(
+        got,
+        data.clone()
+            .into_shape_with_order(IxDyn(&[12, 20]))
+            .unwrap()
+    );
     // Splitting the merged axis back, or into rows of 10, is chunk-local too.
-    assert_eq!(r.reshape(&[12, 5, 4]).graph_stats().unwrap().tasks_before, 4 + 4 + 4);
+    assert_eq!(
+        r.reshape(&[12, 5, 4]).graph_stats().unwrap().tasks_before,
+        4 + 4 + 4
+    );
     let odd = r.reshape(&[24, 10]);
     assert_eq!(odd.chunks().unwrap(), &vec![vec![6; 4], vec![10]]);
     let split = x.rechunk(&[3, 2, 4]).reshape(&[6, 40]);
     let stats = split.graph_stats().unwrap();
-    assert!(stats.tasks_before > 12 + 6, "a rechunk comes first: {stats:?}");
+    assert!(
+        stats.tasks_before > 12 + 6,
+        "a rechunk comes first: {stats:?}"
+    );
     let got: ArrayD<f64> = client.compute(&split).unwrap();
-    assert_eq!(got, data.clone().into_shape_with_order(IxDyn(&[6, 40])).unwrap());
+    assert_eq!(
+        got,
+        data.clone().into_shape_with_order(IxDyn(&[6, 40])).unwrap()
+    );
 
     let err = |a: Array| a.check().unwrap_err().to_string();
     let e = err(x.reshape(&[7, -1]));
-    assert!(e.contains("size 240") && e.contains("[7, -1]") && e.contains("[12, 5, 4]"), "{e}");
+    assert!(
+        e.contains("size 240") && e.contains("[7, -1]") && e.contains("[12, 5, 4]"),
+        "{e}"
+    );
     assert!(err(x.reshape(&[-1, -1])).contains("only one dimension can be -1"));
     assert!(err(x.reshape(&[241])).contains("cannot reshape"));
-    let e = err(concatenate(&[x.clone(), random::<f64>(&[12, 4, 4], &[3, 3, 3], 1)], 0));
+    let e = err(concatenate(
+        &[x.clone(), random::<f64>(&[12, 4, 4], &[3, 3, 3], 1)],
+        0,
+    ));
     assert!(e.contains("[12, 4, 4]") && e.contains("[12, 5, 4]"), "{e}");
     assert!(err(concatenate(&[x.clone()], 3)).contains("axis 3 is out of bounds"));
     assert!(err(concatenate(&[], 0)).contains("at least one"));
-    let e = err(stack(&[x.clone(), random::<f64>(&[12, 5, 3], &[3, 3, 3], 1)], 0));
+    let e = err(stack(
+        &[x.clone(), random::<f64>(&[12, 5, 3], &[3, 3, 3], 1)],
+        0,
+    ));
     assert!(e.contains("[12, 5, 3]") && e.contains("same shape"), "{e}");
     let e = err(x.broadcast_to(&[12, 5, 3]));
     assert!(e.contains("[12, 5, 4]") && e.contains("[12, 5, 3]"), "{e}");

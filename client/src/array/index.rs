@@ -81,7 +81,11 @@ fn canonical(start: usize, len: usize, step: isize) -> Stride {
             len: 0,
             step: 1,
         },
-        1 => Stride { start, len, step: 1 },
+        1 => Stride {
+            start,
+            len,
+            step: 1,
+        },
         _ => Stride { start, len, step },
     }
 }
@@ -142,11 +146,19 @@ pub(crate) fn resolve(index: &[Idx], shape: &[usize]) -> Result<Basic> {
                         "slice step cannot be zero (axis {axis} of shape {shape:?})"
                     )));
                 }
-                keep(&mut sel, &mut out, resolve_range(start, stop, step, shape[axis]));
+                keep(
+                    &mut sel,
+                    &mut out,
+                    resolve_range(start, stop, step, shape[axis]),
+                );
             }
             Idx::At(i) => {
                 let n = shape[axis];
-                let pos = if i < 0 { i as i128 + n as i128 } else { i as i128 };
+                let pos = if i < 0 {
+                    i as i128 + n as i128
+                } else {
+                    i as i128
+                };
                 if pos < 0 || pos >= n as i128 {
                     return Err(Error::shape(format!(
                         "index {i} is out of bounds for axis {axis} with size {n} (shape {shape:?})"
@@ -231,8 +243,16 @@ fn axis_plan(s: &Stride, lens: &[usize]) -> Vec<(usize, Stride)> {
         let (lo, hi) = (off[c] as i128, off[c + 1] as i128);
         // Positions `start + k * step` for k in [k0, k1) fall in [lo, hi).
         let (k0, k1) = if step > 0 {
-            let k0 = if lo > start { (lo - start + step - 1) / step } else { 0 };
-            let k1 = if hi > start { (hi - start + step - 1) / step } else { 0 };
+            let k0 = if lo > start {
+                (lo - start + step - 1) / step
+            } else {
+                0
+            };
+            let k1 = if hi > start {
+                (hi - start + step - 1) / step
+            } else {
+                0
+            };
             (k0, k1.min(len))
         } else {
             let m = -step;

@@ -138,7 +138,11 @@ impl Array {
         let positions = indices
             .iter()
             .map(|&i| {
-                let p = if i < 0 { i as i128 + n as i128 } else { i as i128 };
+                let p = if i < 0 {
+                    i as i128 + n as i128
+                } else {
+                    i as i128
+                };
                 if p < 0 || p >= n as i128 {
                     Err(Error::shape(format!(
                         "index {i} is out of bounds for axis {axis} with size {n} (shape {:?})",

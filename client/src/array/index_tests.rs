@@ -37,14 +37,26 @@ fn bad_indices_are_refused_naming_them() {
     let x = random::<f64>(&[4, 5], &[2, 2], 1);
     let err = |ix: &[Idx]| x.try_index(ix).unwrap_err().to_string();
     let e = err(&[Idx::at(4)]);
-    assert!(e.contains("index 4") && e.contains("axis 0") && e.contains("[4, 5]"), "{e}");
+    assert!(
+        e.contains("index 4") && e.contains("axis 0") && e.contains("[4, 5]"),
+        "{e}"
+    );
     let e = err(&[Idx::full(), Idx::at(-6)]);
-    assert!(e.contains("index -6") && e.contains("axis 1") && e.contains("size 5"), "{e}");
+    assert!(
+        e.contains("index -6") && e.contains("axis 1") && e.contains("size 5"),
+        "{e}"
+    );
     assert!(err(&[Idx::range(None, None, 0)]).contains("step cannot be zero"));
     let e = err(&[Idx::at(0), Idx::at(0), Idx::at(0)]);
-    assert!(e.contains("too many indices") && e.contains("[4, 5]"), "{e}");
+    assert!(
+        e.contains("too many indices") && e.contains("[4, 5]"),
+        "{e}"
+    );
     assert!(err(&[Idx::ellipsis(), Idx::ellipsis()]).contains("single ellipsis"));
-    assert_eq!(x.index(&[Idx::at(-4), Idx::at(4)]).shape().unwrap(), &[] as &[usize]);
+    assert_eq!(
+        x.index(&[Idx::at(-4), Idx::at(4)]).shape().unwrap(),
+        &[] as &[usize]
+    );
 }
 
 #[test]
@@ -69,7 +81,10 @@ fn chunk_plans_follow_the_input_chunks() {
 fn slices_touch_only_the_chunks_they_need() {
     let x = random::<f64>(&[40, 40], &[10, 10], 7);
     // Rows 12..18 and columns 0..40 step 15 (0, 15, 30): input chunk rows {1}, cols {0, 1, 3}.
-    let y = x.index(&[Idx::range(Some(12), Some(18), 1), Idx::range(None, None, 15)]);
+    let y = x.index(&[
+        Idx::range(Some(12), Some(18), 1),
+        Idx::range(None, None, 15),
+    ]);
     let l = lower(y.node().unwrap());
     l.graph.validate(&|_| false).unwrap();
     let mut read: Vec<&str> = l
@@ -103,5 +118,8 @@ fn a_slice_of_a_slice_is_one_slice() {
     let c = a.index(&[Idx::range(Some(1), None, 1)]);
     assert_eq!(c.shape().unwrap(), &[0, 20]);
     // The full index is the array itself.
-    assert_eq!(x.index(&[Idx::ellipsis()]).name().unwrap(), x.name().unwrap());
+    assert_eq!(
+        x.index(&[Idx::ellipsis()]).name().unwrap(),
+        x.name().unwrap()
+    );
 }

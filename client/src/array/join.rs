@@ -80,7 +80,10 @@ pub fn concatenate(arrays: &[Array], axis: usize) -> Array {
 /// Along `axis` the result has the inputs' chunks, one after the other; the other axes take
 /// the first input's chunks (inputs chunked differently there are rechunked to match).
 pub fn try_concatenate(arrays: &[Array], axis: usize) -> Result<Array> {
-    let nodes = arrays.iter().map(|a| a.node()).collect::<Result<Vec<_>>>()?;
+    let nodes = arrays
+        .iter()
+        .map(|a| a.node())
+        .collect::<Result<Vec<_>>>()?;
     let Some(first) = nodes.first() else {
         return Err(Error::shape("need at least one array to concatenate"));
     };
@@ -97,8 +100,8 @@ pub fn try_concatenate(arrays: &[Array], axis: usize) -> Result<Array> {
         )));
     }
     for (k, n) in nodes.iter().enumerate() {
-        let same = n.shape.len() == ndim
-            && (0..ndim).all(|a| a == axis || n.shape[a] == first.shape[a]);
+        let same =
+            n.shape.len() == ndim && (0..ndim).all(|a| a == axis || n.shape[a] == first.shape[a]);
         if !same {
             return Err(Error::shape(format!(
                 "concatenate along axis {axis}: array {k} of shape {:?} does not match array 0 of shape {:?} (shapes {})",
@@ -116,7 +119,12 @@ pub fn try_concatenate(arrays: &[Array], axis: usize) -> Result<Array> {
     let total = nodes
         .iter()
         .try_fold(0usize, |acc, n| acc.checked_add(n.shape[axis]))
-        .ok_or_else(|| Error::shape(format!("concatenating shapes {} overflows", shapes_of(&nodes))))?;
+        .ok_or_else(|| {
+            Error::shape(format!(
+                "concatenating shapes {} overflows",
+                shapes_of(&nodes)
+            ))
+        })?;
     if nodes.len() == 1 {
         return Ok(Array::wrap(cast_node(first, dtype)));
     }
@@ -169,7 +177,10 @@ pub fn stack(arrays: &[Array], axis: usize) -> Array {
 
 /// [`stack`], returning the error at once.
 pub fn try_stack(arrays: &[Array], axis: usize) -> Result<Array> {
-    let nodes = arrays.iter().map(|a| a.node()).collect::<Result<Vec<_>>>()?;
+    let nodes = arrays
+        .iter()
+        .map(|a| a.node())
+        .collect::<Result<Vec<_>>>()?;
     let Some(first) = nodes.first() else {
         return Err(Error::shape("need at least one array to stack"));
     };

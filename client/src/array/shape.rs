@@ -72,7 +72,9 @@ fn resolve_shape(old: &[usize], spec: &[isize]) -> Result<Vec<usize>> {
         return Err(refuse(": only one dimension can be -1"));
     }
     if spec.iter().any(|&d| d < -1) {
-        return Err(refuse(": negative dimensions other than -1 are not allowed"));
+        return Err(refuse(
+            ": negative dimensions other than -1 are not allowed",
+        ));
     }
     let known = spec
         .iter()
@@ -186,7 +188,10 @@ impl Array {
                     in_grid[a] = vec![old[a]];
                 }
             }
-            out_grid[lo] = in_grid[li].iter().map(|r| r * in_inner / out_inner).collect();
+            out_grid[lo] = in_grid[li]
+                .iter()
+                .map(|r| r * in_inner / out_inner)
+                .collect();
             leads.push((li, lo));
         }
         let input = rechunk_node(node, in_grid)?;

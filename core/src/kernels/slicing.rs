@@ -174,7 +174,11 @@ mod tests {
     fn random_stride(rng: &mut Rng, n: usize) -> Stride {
         let step = (1 + rng.below(4) as isize) * if rng.chance(0.5) { 1 } else { -1 };
         if n == 0 || rng.chance(0.1) {
-            return Stride { start: 0, len: 0, step };
+            return Stride {
+                start: 0,
+                len: 0,
+                step,
+            };
         }
         let start = rng.below(n);
         let room = if step > 0 { n - 1 - start } else { start };
@@ -253,7 +257,14 @@ mod tests {
         assert_eq!(r.shape(), &[3, 1, 2]);
         assert!(std::sync::Arc::ptr_eq(r.values(), c.values()));
         let rev = slice(
-            &[Stride::full(2), Stride { start: 2, len: 3, step: -1 }],
+            &[
+                Stride::full(2),
+                Stride {
+                    start: 2,
+                    len: 3,
+                    step: -1,
+                },
+            ],
             &[2, 3],
             &c,
         )
@@ -264,9 +275,21 @@ mod tests {
         );
         // 0-d in, 0-d out; empty selections of every dtype.
         let z = Chunk::from_ndarray(ndarray::arr0(7.5f64).into_dyn());
-        assert_eq!(slice(&[], &[], &z).unwrap().to_ndarray::<f64>().unwrap()[[]], 7.5);
+        assert_eq!(
+            slice(&[], &[], &z).unwrap().to_ndarray::<f64>().unwrap()[[]],
+            7.5
+        );
         let b = Chunk::from_ndarray(ndarray::array![true, false, true].into_dyn());
-        let e = slice(&[Stride { start: 0, len: 0, step: 1 }], &[0, 4], &b).unwrap();
+        let e = slice(
+            &[Stride {
+                start: 0,
+                len: 0,
+                step: 1,
+            }],
+            &[0, 4],
+            &b,
+        )
+        .unwrap();
         assert_eq!((e.shape(), e.dtype()), (&[0usize, 4][..], DType::Bool));
     }
 
@@ -300,7 +323,18 @@ mod tests {
         assert!(take(1, &[(1, 0)], &[c.clone(), wide.clone()]).is_err());
         let ok = take(0, &[(1, 2), (0, 0)], &[c.clone(), c.clone()]);
         assert!(ok.is_err());
-        let rows = slice(&[Stride { start: 0, len: 2, step: 1 }, Stride::full(1)], &[2, 1], &wide);
+        let rows = slice(
+            &[
+                Stride {
+                    start: 0,
+                    len: 2,
+                    step: 1,
+                },
+                Stride::full(1),
+            ],
+            &[2, 1],
+            &wide,
+        );
         let t = take(1, &[(1, 0), (0, 1), (0, 1)], &[c, rows.unwrap()]).unwrap();
         assert_eq!(
             t.to_ndarray::<f64>().unwrap(),
