@@ -232,7 +232,7 @@ fn basic_case<T: Gen>(
     })?;
     // Combined into one slice of `x`: the graph has only the result's tasks (the input is
     // client data, which is not a task).
-    if want2.len() > 0 && z.name().map_err(fail)? != x.name().map_err(fail)? {
+    if !want2.is_empty() && z.name().map_err(fail)? != x.name().map_err(fail)? {
         let stats = z.graph_stats().map_err(fail)?;
         prop_assert_eq!(stats.tasks_before, z.num_chunks().map_err(fail)?);
     }

@@ -97,7 +97,7 @@ fn random_reshape(rng: &mut Rng, size: usize) -> Vec<isize> {
     let mut factors = Vec::new();
     let (mut n, mut p) = (size, 2);
     while n > 1 {
-        if n % p == 0 {
+        if n.is_multiple_of(p) {
             factors.push(p);
             n /= p;
         } else {
@@ -366,7 +366,7 @@ fn promotion_and_chunk_locality(client: &Client) {
         0,
     ));
     assert!(e.contains("[12, 4, 4]") && e.contains("[12, 5, 4]"), "{e}");
-    assert!(err(concatenate(&[x.clone()], 3)).contains("axis 3 is out of bounds"));
+    assert!(err(concatenate(std::slice::from_ref(&x), 3)).contains("axis 3 is out of bounds"));
     assert!(err(concatenate(&[], 0)).contains("at least one"));
     let e = err(stack(
         &[x.clone(), random::<f64>(&[12, 5, 3], &[3, 3, 3], 1)],
