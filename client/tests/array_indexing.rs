@@ -11,6 +11,20 @@ use tessera::array::{Idx, from_ndarray, random};
 use tessera::{Array, Client};
 use tessera_core::chunk::ChunkElement;
 
+thread_local! {
+    /// Every client-data array of the run, kept alive to the end: equal data gets equal
+    /// keys, and re-putting a key while the release of its previous copy is still in flight
+    /// can lose it (a client race outside this test's subject).
+    static KEEP: std::cell::RefCell<Vec<Array>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// `from_ndarray`, kept alive for the whole run.
+fn literal<T: ChunkElement>(data: &ArrayD<T>, chunks: &[usize]) -> Array {
+    let x = from_ndarray(data, chunks);
+    KEEP.with(|k| k.borrow_mut().push(x.clone()));
+    x
+}
+
 /// Element types built from a random `f64` (NaN and infinities included for floats).
 trait Gen: ChunkElement + Debug {
     fn gen_from(v: f64) -> Self;
@@ -82,9 +96,16 @@ impl Rng {
 
 /// A random basic index for `shape`: slices, valid integer positions, new axes, an ellipsis.
 fn random_index(rng: &mut Rng, shape: &[usize]) -> Vec<Idx> {
-    let consumed = rng.below(shape.len() + 1);
+    let ndim = shape.len();
+    let consumed = rng.below(ndim + 1);
+    // Entries after an ellipsis index the last axes.
+    let ellipsis = rng.chance(30).then(|| rng.below(consumed + 1));
     let mut index: Vec<Idx> = (0..consumed)
-        .map(|axis| {
+        .map(|j| {
+            let axis = match ellipsis {
+                Some(p) if j >= p => ndim - consumed + j,
+                _ => j,
+            };
             let n = shape[axis] as isize;
             if n > 0 && rng.chance(25) {
                 Idx::at(rng.below(2 * n as usize) as isize - n)
@@ -94,13 +115,12 @@ fn random_index(rng: &mut Rng, shape: &[usize]) -> Vec<Idx> {
             }
         })
         .collect();
+    if let Some(p) = ellipsis {
+        index.insert(p, Idx::ellipsis());
+    }
     for _ in 0..rng.below(3) {
         let at = rng.below(index.len() + 1);
         index.insert(at, Idx::newaxis());
-    }
-    if rng.chance(30) {
-        let at = rng.below(index.len() + 1);
-        index.insert(at, Idx::ellipsis());
     }
     index
 }
@@ -195,7 +215,7 @@ fn basic_case<T: Gen>(
     chunks: &[usize],
 ) -> Result<(), TestCaseError> {
     let data: ArrayD<T> = rng.array(shape);
-    let x = from_ndarray(&data, chunks);
+    let x = literal(&data, chunks);
     let first = random_index(rng, shape);
     let y = x.try_index(&first).map_err(fail)?;
     let want = reference(&data, &first);
@@ -212,7 +232,7 @@ fn basic_case<T: Gen>(
     })?;
     // Combined into one slice of `x`: the graph has only the result's tasks (the input is
     // client data, which is not a task).
-    if want2.len() > 0 {
+    if !want2.is_empty() && z.name().map_err(fail)? != x.name().map_err(fail)? {
         let stats = z.graph_stats().map_err(fail)?;
         prop_assert_eq!(stats.tasks_before, z.num_chunks().map_err(fail)?);
     }
@@ -264,7 +284,7 @@ fn fancy_case<T: Gen>(
     chunks: &[usize],
 ) -> Result<(), TestCaseError> {
     let data: ArrayD<T> = rng.array(shape);
-    let x = from_ndarray(&data, chunks);
+    let x = literal(&data, chunks);
     let axis = rng.below(shape.len());
     let n = shape[axis];
     let indices: Vec<i64> = if n == 0 {

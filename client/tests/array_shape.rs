@@ -11,6 +11,20 @@ use tessera::array::{concatenate, from_ndarray, random, stack, try_concatenate, 
 use tessera::{Array, Client, DType};
 use tessera_core::chunk::ChunkElement;
 
+thread_local! {
+    /// Every client-data array of the run, kept alive to the end: equal data gets equal
+    /// keys, and re-putting a key while the release of its previous copy is still in flight
+    /// can lose it (a client race outside this test's subject).
+    static KEEP: std::cell::RefCell<Vec<Array>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// `from_ndarray`, kept alive for the whole run.
+fn literal<T: ChunkElement>(data: &ArrayD<T>, chunks: &[usize]) -> Array {
+    let x = from_ndarray(data, chunks);
+    KEEP.with(|k| k.borrow_mut().push(x.clone()));
+    x
+}
+
 /// Element types built from a random `f64` (NaN and infinities included for floats).
 trait Gen: ChunkElement + Debug {
     fn gen_from(v: f64) -> Self;
@@ -83,7 +97,7 @@ fn random_reshape(rng: &mut Rng, size: usize) -> Vec<isize> {
     let mut factors = Vec::new();
     let (mut n, mut p) = (size, 2);
     while n > 1 {
-        if n % p == 0 {
+        if n.is_multiple_of(p) {
             factors.push(p);
             n /= p;
         } else {
@@ -145,7 +159,7 @@ fn shape_case<T: Gen>(
 ) -> Result<(), TestCaseError> {
     let data: ArrayD<T> = rng.array(shape);
     let chunks = rng.chunks(shape.len());
-    let x = from_ndarray(&data, &chunks);
+    let x = literal(&data, &chunks);
     let ctx = format!("{shape:?}/{chunks:?}");
     let ndim = shape.len();
 
@@ -238,7 +252,7 @@ fn shape_case<T: Gen>(
             let mut s = shape.to_vec();
             s[axis] = rng.below(5);
             let p: ArrayD<T> = rng.array(&s);
-            arrays.push(from_ndarray(&p, &rng.chunks(ndim)));
+            arrays.push(literal(&p, &rng.chunks(ndim)));
             parts.push(p);
         }
         let views: Vec<_> = parts.iter().map(|p| p.view()).collect();
@@ -252,7 +266,7 @@ fn shape_case<T: Gen>(
     }
     let axis = rng.below(ndim + 1);
     let other: ArrayD<T> = rng.array(shape);
-    let arrays = [x.clone(), from_ndarray(&other, &rng.chunks(ndim))];
+    let arrays = [x.clone(), literal(&other, &rng.chunks(ndim))];
     let want = ndarray::stack(Axis(axis), &[data.view(), other.view()]).unwrap();
     check(
         client,
@@ -294,14 +308,14 @@ fn shape_operations_match_ndarray_on_a_cluster() {
 
 fn promotion_and_chunk_locality(client: &Client) {
     // bool + int64 -> int64, int32 + float32 -> float64 (NumPy's promotion).
-    let b = from_ndarray(&ndarray::array![true, false].into_dyn(), &[1]);
-    let i = from_ndarray(&ndarray::array![7i64, -3, 5].into_dyn(), &[2]);
+    let b = literal(&ndarray::array![true, false].into_dyn(), &[1]);
+    let i = literal(&ndarray::array![7i64, -3, 5].into_dyn(), &[2]);
     let c = concatenate(&[b.clone(), i], 0);
     assert_eq!(c.dtype().unwrap(), DType::I64);
     let got: ArrayD<i64> = client.compute(&c).unwrap();
     assert_eq!(got, ndarray::array![1i64, 0, 7, -3, 5].into_dyn());
-    let f = from_ndarray(&ndarray::array![0.5f32, 1.5].into_dyn(), &[2]);
-    let n = from_ndarray(&ndarray::array![2i32, 3].into_dyn(), &[1]);
+    let f = literal(&ndarray::array![0.5f32, 1.5].into_dyn(), &[2]);
+    let n = literal(&ndarray::array![2i32, 3].into_dyn(), &[1]);
     let s = stack(&[n, f], 0);
     assert_eq!(s.dtype().unwrap(), DType::F64);
     let got: ArrayD<f64> = client.compute(&s).unwrap();
@@ -352,7 +366,7 @@ fn promotion_and_chunk_locality(client: &Client) {
         0,
     ));
     assert!(e.contains("[12, 4, 4]") && e.contains("[12, 5, 4]"), "{e}");
-    assert!(err(concatenate(&[x.clone()], 3)).contains("axis 3 is out of bounds"));
+    assert!(err(concatenate(std::slice::from_ref(&x), 3)).contains("axis 3 is out of bounds"));
     assert!(err(concatenate(&[], 0)).contains("at least one"));
     let e = err(stack(
         &[x.clone(), random::<f64>(&[12, 5, 3], &[3, 3, 3], 1)],

@@ -213,17 +213,11 @@ impl Basic {
                 None => {}
             }
         }
+        // An input axis of `self`'s output stays that input axis; a new axis stays new.
         let out = then
             .out
             .iter()
-            .filter_map(|o| match o {
-                None => Some(None),
-                // An input axis of `self`'s output; a new axis of `self` stays new.
-                Some(j) => match self.out[*j] {
-                    Some(i) => Some(Some(i)),
-                    None => Some(None),
-                },
-            })
+            .map(|o| o.and_then(|j| self.out[j]))
             .collect();
         Some(Basic { sel, out })
     }

@@ -123,3 +123,31 @@ fn a_slice_of_a_slice_is_one_slice() {
         x.name().unwrap()
     );
 }
+
+#[test]
+fn take_reads_only_the_chunks_holding_its_indices() {
+    let x = random::<f64>(&[40, 3], &[10, 3], 2);
+    // Positions 35, 2, 35, 39 fit one output chunk (runs of 10), reading input chunks 3 and 0.
+    let y = x.take(&[35, 2, 35, -1], 0);
+    assert_eq!(y.chunks().unwrap(), &vec![vec![4], vec![3]]);
+    let l = lower(y.node().unwrap());
+    l.graph.validate(&|_| false).unwrap();
+    let mut read: Vec<&str> = l
+        .graph
+        .tasks
+        .iter()
+        .filter(|t| t.key.group() == "random")
+        .map(|t| t.key.as_str().rsplit(':').next().unwrap())
+        .collect();
+    read.sort();
+    assert_eq!(read, ["0,0", "3,0"]);
+    // Twelve positions in chunk 1 only: two output chunks (10 + 2), one input chunk.
+    let z = x.take(&[11; 12], 0);
+    assert_eq!(z.chunks().unwrap(), &vec![vec![10, 2], vec![3]]);
+    assert_eq!(z.graph_stats().unwrap().tasks_after, 1 + 2);
+    let m = x.mask_axis(0, &[false; 40]);
+    assert_eq!(
+        (m.shape().unwrap(), m.num_chunks().unwrap()),
+        (&[0, 3][..], 1)
+    );
+}

@@ -82,7 +82,7 @@ fn resolve_shape(old: &[usize], spec: &[isize]) -> Result<Vec<usize>> {
         .try_fold(1usize, |acc, &d| acc.checked_mul(d as usize))
         .ok_or_else(|| refuse(""))?;
     let inferred = if spec.contains(&-1) {
-        if known == 0 || size % known != 0 {
+        if known == 0 || !size.is_multiple_of(known) {
             return Err(refuse(""));
         }
         size / known
@@ -176,7 +176,9 @@ impl Array {
             let out_inner: usize = new[lo + 1..outs.end].iter().product();
             let g = out_inner / gcd(in_inner, out_inner);
             let lens = &node.chunks[li];
-            let aligned = offsets(lens)[1..lens.len()].iter().all(|b| b % g == 0);
+            let aligned = offsets(lens)[1..lens.len()]
+                .iter()
+                .all(|b| b.is_multiple_of(g));
             let whole_trailing = (li + 1..ins.end).all(|a| node.chunks[a].len() == 1);
             if !aligned || !whole_trailing {
                 // Keep chunks about as large as before: fewer rows when trailing axes merge.
