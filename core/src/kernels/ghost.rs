@@ -53,10 +53,7 @@ pub(crate) fn ghost(
 
 /// Fill validated edges one after another over the full extent of the other axes, so a
 /// corner gets the boundary rule of both of its axes (reflections commute).
-fn fill_edges<T: DynElement>(mut a: ArrayD<T>, edges: &[GhostEdge]) -> DynArray
-where
-    T: FromScalar,
-{
+fn fill_edges<T: DynElement + FromScalar>(mut a: ArrayD<T>, edges: &[GhostEdge]) -> DynArray {
     for edge in edges {
         let ax = Axis(edge.axis);
         let n = a.len_of(ax);
@@ -202,7 +199,7 @@ mod tests {
             edge(0, true, 3, GhostFill::Constant(Scalar::F64(0.0))),
         ] {
             assert!(
-                ghost(&[2], DType::F64, &p, &[bad.clone()], ins).is_err(),
+                ghost(&[2], DType::F64, &p, std::slice::from_ref(&bad), ins).is_err(),
                 "{bad:?}"
             );
         }
