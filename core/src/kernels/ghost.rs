@@ -53,10 +53,7 @@ pub(crate) fn ghost(
 
 /// Fill validated edges one after another over the full extent of the other axes, so a
 /// corner gets the boundary rule of both of its axes (reflections commute).
-fn fill_edges<T: DynElement>(mut a: ArrayD<T>, edges: &[GhostEdge]) -> DynArray
-where
-    T: FromScalar,
-{
+fn fill_edges<T: DynElement + FromScalar>(mut a: ArrayD<T>, edges: &[GhostEdge]) -> DynArray {
     for edge in edges {
         let ax = Axis(edge.axis);
         let n = a.len_of(ax);
@@ -202,10 +199,50 @@ mod tests {
             edge(0, true, 3, GhostFill::Constant(Scalar::F64(0.0))),
         ] {
             assert!(
-                ghost(&[2], DType::F64, &p, &[bad.clone()], ins).is_err(),
+                ghost(&[2], DType::F64, &p, std::slice::from_ref(&bad), ins).is_err(),
                 "{bad:?}"
             );
         }
         assert!(ghost(&[2], DType::F32, &p, &[], ins).is_err());
+    }
+
+    proptest::proptest! {
+        /// Random (mostly invalid) pieces and edges off the wire: an error or a chunk of
+        /// the asked shape, never a panic.
+        #[test]
+        fn random_ghost_ops_never_panic(seed in proptest::prelude::any::<u64>()) {
+            let mut rng = crate::kernels::testutil::Rng(seed);
+            let shape = rng.shape(3, 5);
+            let dtype = rng.dtype();
+            let input_shape = rng.shape(3, 5);
+            let input = DynArray::zeros(dtype, &input_shape).unwrap().into_chunk();
+            let range = |rng: &mut crate::kernels::testutil::Rng| {
+                let a = rng.below(7);
+                a..a + rng.below(4)
+            };
+            let pieces: Vec<Piece> = (0..rng.below(3))
+                .map(|_| Piece {
+                    input: rng.below(2),
+                    source: (0..rng.below(4)).map(|_| range(&mut rng)).collect(),
+                    offset: (0..rng.below(4)).map(|_| rng.below(6)).collect(),
+                })
+                .collect();
+            let edges: Vec<GhostEdge> = (0..rng.below(4))
+                .map(|_| GhostEdge {
+                    axis: rng.below(4),
+                    high: rng.chance(0.5),
+                    width: if rng.chance(0.1) { usize::MAX } else { rng.below(6) },
+                    fill: if rng.chance(0.5) {
+                        GhostFill::Reflect
+                    } else {
+                        GhostFill::Constant(Scalar::F64(rng.unit()))
+                    },
+                })
+                .collect();
+            if let Ok(c) = ghost(&shape, dtype, &pieces, &edges, std::slice::from_ref(&input)) {
+                proptest::prop_assert_eq!(c.shape(), &shape[..]);
+                proptest::prop_assert_eq!(c.dtype(), dtype);
+            }
+        }
     }
 }

@@ -289,6 +289,24 @@ mod tests {
         }
     }
 
+    proptest! {
+        /// Random axes and shapes off the wire: an error or a correct-shape chunk, no panic.
+        #[test]
+        fn random_contract_ops_never_panic(seed in any::<u64>()) {
+            let mut rng = Rng(seed);
+            let (sa, sb) = (rng.shape(3, 4), rng.shape(3, 4));
+            let a = DynArray::zeros(rng.dtype(), &sa).unwrap().into_chunk();
+            let b = DynArray::zeros(rng.dtype(), &sb).unwrap().into_chunk();
+            let axes_a: Vec<usize> = (0..rng.below(3)).map(|_| rng.below(4)).collect();
+            let axes_b: Vec<usize> = (0..rng.below(3)).map(|_| rng.below(4)).collect();
+            let dtype = rng.dtype();
+            if let Ok(c) = contract(&axes_a, &axes_b, dtype, &a, &b) {
+                prop_assert_eq!(c.dtype(), dtype);
+                prop_assert_eq!(c.shape().len(), sa.len() + sb.len() - 2 * axes_a.len());
+            }
+        }
+    }
+
     #[test]
     fn floats_keep_nan_and_inf_and_ints_wrap() {
         let a = Chunk::from_ndarray(array![[1.0, f64::NAN], [f64::INFINITY, 1.0]].into_dyn());
@@ -309,7 +327,7 @@ mod tests {
         let z = contract(&[1], &[0], DType::F32, &e, &f).unwrap();
         assert_eq!(
             z.to_ndarray::<f32>().unwrap(),
-            ArrayD::<f32>::zeros(IxDyn(&[3, 2]))
+            ArrayD::zeros(IxDyn(&[3, 2]))
         );
         let v = Chunk::from_ndarray(array![1i64, 2, 3].into_dyn());
         let s = contract(&[0], &[0], DType::I64, &v, &v).unwrap();
