@@ -275,7 +275,7 @@ fn contractions_over_many_blocks_and_transposes() {
     let e = from_ndarray(&ArrayD::<f64>::zeros(IxDyn(&[3, 0])), &[2, 1]);
     let f = from_ndarray(&ArrayD::<i32>::zeros(IxDyn(&[0, 4])), &[1, 3]);
     let got: ArrayD<f64> = client.compute(&e.matmul(&f)).unwrap();
-    assert_eq!(got, ArrayD::zeros(IxDyn(&[3, 4])));
+    assert_eq!(got, ArrayD::<f64>::zeros(IxDyn(&[3, 4])));
     // int32 @ int32 stays int32 and wraps like NumPy.
     let big = from_ndarray(&ndarray::array![[i32::MAX, i32::MAX]], &[1, 1]);
     let two = from_ndarray(&ndarray::array![[2], [1]], &[1, 1]);

@@ -205,7 +205,7 @@ where
             }
             pieces.push(chunk);
         }
-        let name = tokenizer.finish();
+        let name = tokenizer.u64(literal_nonce()).finish();
         Ok(Array::from_node(Node {
             name,
             shape,
@@ -217,4 +217,31 @@ where
             },
         }))
     })())
+}
+
+/// A value no other literal array of any client gets: mixed into each `from_ndarray`
+/// name so that every literal's keys are its own.
+///
+/// Content-derived keys alone raced: dropping an array releases its keys (the scheduler
+/// then tells the holder to free them) while an equal array built next puts the same keys
+/// again, and the late free deleted the fresh copy ("scattered data ... is lost"). Client
+/// data has no lineage to share, so unique keys cost nothing but cross-array reuse.
+fn literal_nonce() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    use std::sync::OnceLock;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static SEED: OnceLock<u64> = OnceLock::new();
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let seed = *SEED.get_or_init(|| {
+        // RandomState is seeded from the OS per process; add the pid and the time anyway.
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u32(std::process::id());
+        if let Ok(t) = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
+            h.write_u128(t.as_nanos());
+        }
+        h.finish()
+    });
+    seed ^ COUNTER
+        .fetch_add(1, Ordering::Relaxed)
+        .wrapping_mul(0x9E37_79B9_7F4A_7C15)
 }

@@ -327,7 +327,7 @@ mod tests {
         let z = contract(&[1], &[0], DType::F32, &e, &f).unwrap();
         assert_eq!(
             z.to_ndarray::<f32>().unwrap(),
-            ArrayD::zeros(IxDyn(&[3, 2]))
+            ArrayD::<f32>::zeros(IxDyn(&[3, 2]))
         );
         let v = Chunk::from_ndarray(array![1i64, 2, 3].into_dyn());
         let s = contract(&[0], &[0], DType::I64, &v, &v).unwrap();
