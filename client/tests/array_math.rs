@@ -22,16 +22,56 @@ enum MathOp {
 }
 
 const UNARY: [&str; 23] = [
-    "sin", "cos", "tan", "arcsin", "arctan", "sinh", "tanh", "floor", "ceil", "trunc", "round",
-    "sign", "exp2", "log2", "log10", "log1p", "expm1", "square", "reciprocal", "isnan", "isinf",
-    "isfinite", "invert",
+    "sin",
+    "cos",
+    "tan",
+    "arcsin",
+    "arctan",
+    "sinh",
+    "tanh",
+    "floor",
+    "ceil",
+    "trunc",
+    "round",
+    "sign",
+    "exp2",
+    "log2",
+    "log10",
+    "log1p",
+    "expm1",
+    "square",
+    "reciprocal",
+    "isnan",
+    "isinf",
+    "isfinite",
+    "invert",
 ];
 const BINARY: [&str; 14] = [
-    "power", "maximum", "minimum", "fmax", "fmin", "remainder", "floor_divide", "arctan2",
-    "hypot", "and", "or", "xor", "logical_and", "logical_xor",
+    "power",
+    "maximum",
+    "minimum",
+    "fmax",
+    "fmin",
+    "remainder",
+    "floor_divide",
+    "arctan2",
+    "hypot",
+    "and",
+    "or",
+    "xor",
+    "logical_and",
+    "logical_xor",
 ];
 const REDUCE: [&str; 10] = [
-    "any", "all", "count_nonzero", "nansum", "nanprod", "nanmean", "nanmin", "nanmax", "nanvar",
+    "any",
+    "all",
+    "count_nonzero",
+    "nansum",
+    "nanprod",
+    "nanmean",
+    "nanmin",
+    "nanmax",
+    "nanvar",
     "nanstd",
 ];
 const SCAN: [&str; 3] = ["cumsum", "cumprod", "nancumsum"];
@@ -271,7 +311,11 @@ fn ref_scan(name: &str, a: &ArrayD<f64>, axis: usize) -> ArrayD<f64> {
 }
 
 /// Per-lane reference over `axis` (or the flattened array).
-fn per_lane(a: &ArrayD<f64>, axis: Option<usize>, f: impl Fn(&[f64]) -> Option<f64>) -> Option<ArrayD<f64>> {
+fn per_lane(
+    a: &ArrayD<f64>,
+    axis: Option<usize>,
+    f: impl Fn(&[f64]) -> Option<f64>,
+) -> Option<ArrayD<f64>> {
     match axis {
         None => {
             let flat: Vec<f64> = a.iter().copied().collect();
@@ -350,14 +394,24 @@ fn op_strategy() -> impl Strategy<Value = MathOp> {
 }
 
 /// Build the expression and NumPy's answer; `None` as the answer means "must be refused".
-fn case(op: MathOp, d: DType, x: &ArrayD<f64>, y: &ArrayD<f64>, xa: &Array, ya: &Array) -> (Array, Option<ArrayD<f64>>) {
+fn case(
+    op: MathOp,
+    d: DType,
+    x: &ArrayD<f64>,
+    y: &ArrayD<f64>,
+    xa: &Array,
+    ya: &Array,
+) -> (Array, Option<ArrayD<f64>>) {
     let nd = x.ndim();
     let fix = |a: Option<usize>| a.map(|a| a % nd.max(1));
     match op {
         MathOp::Unary(i) => {
             let w: Option<Vec<f64>> = x.iter().map(|&v| ref_unary(UNARY[i], d, v)).collect();
             let w = ref_unary(UNARY[i], d, 0.0).and(w);
-            (unary(UNARY[i], xa), w.map(|w| ArrayD::from_shape_vec(x.raw_dim(), w).unwrap()))
+            (
+                unary(UNARY[i], xa),
+                w.map(|w| ArrayD::from_shape_vec(x.raw_dim(), w).unwrap()),
+            )
         }
         MathOp::Binary(i, _) => {
             let name = BINARY[i];
@@ -368,11 +422,16 @@ fn case(op: MathOp, d: DType, x: &ArrayD<f64>, y: &ArrayD<f64>, xa: &Array, ya: 
                 .map(|(&a, &b)| ref_binary(name, d, a, b))
                 .collect();
             let w = ref_binary(name, d, 1.0, 1.0).and(w);
-            (binary(name, xa, ya), w.map(|w| ArrayD::from_shape_vec(x.raw_dim(), w).unwrap()))
+            (
+                binary(name, xa, ya),
+                w.map(|w| ArrayD::from_shape_vec(x.raw_dim(), w).unwrap()),
+            )
         }
         MathOp::Where => {
             let yb = y.broadcast(x.raw_dim()).unwrap();
-            let w = ndarray::Zip::from(x).and(&yb).map_collect(|&a, &b| if a > 0.0 { a } else { b });
+            let w = ndarray::Zip::from(x)
+                .and(&yb)
+                .map_collect(|&a, &b| if a > 0.0 { a } else { b });
             (where_(&xa.gt(0i64), xa, ya), Some(w))
         }
         MathOp::Clip => {
@@ -397,7 +456,10 @@ fn case(op: MathOp, d: DType, x: &ArrayD<f64>, y: &ArrayD<f64>, xa: &Array, ya: 
         }
         MathOp::Scan(i, axis) => {
             let axis = axis % nd.max(1);
-            (xa.try_scan_by_name(SCAN[i], axis), Some(ref_scan(SCAN[i], x, axis)))
+            (
+                xa.try_scan_by_name(SCAN[i], axis),
+                Some(ref_scan(SCAN[i], x, axis)),
+            )
         }
     }
 }
@@ -439,7 +501,11 @@ fn random_math_matches_numpy_semantics() {
             let x = values(d, &shape, &mut s);
             // The second operand: same shape, or a row broadcast along the leading axes.
             let row = matches!(op, MathOp::Binary(_, true));
-            let y_shape = if row { shape[shape.len() - 1..].to_vec() } else { shape.clone() };
+            let y_shape = if row {
+                shape[shape.len() - 1..].to_vec()
+            } else {
+                shape.clone()
+            };
             let mut y = values(d, &y_shape, &mut s);
             if matches!(op, MathOp::Binary(0, _)) && d.is_int() {
                 y.mapv_inplace(f64::abs); // integer powers need non-negative exponents
@@ -452,7 +518,9 @@ fn random_math_matches_numpy_semantics() {
                 prop_assert!(array.check().is_err(), "{what}: must be refused");
                 return Ok(());
             };
-            array.check().map_err(|e| TestCaseError::fail(format!("{what}: {e}")))?;
+            array
+                .check()
+                .map_err(|e| TestCaseError::fail(format!("{what}: {e}")))?;
             let out_dtype = array.dtype().unwrap();
             let got: ArrayD<f64> = client
                 .compute(&array.astype(DType::F64))
@@ -483,7 +551,9 @@ fn a_chain_of_new_ufuncs_fuses_and_computes() {
         let s = v.sin() * v.sin();
         let c = s.clamp(0.1, 0.9);
         if c.is_finite() {
-            ((v.tanh() * 10.0).round_ties_even() / 10.0).max(-0.5).hypot(1.0)
+            ((v.tanh() * 10.0).round_ties_even() / 10.0)
+                .max(-0.5)
+                .hypot(1.0)
         } else {
             f64::NAN
         }
@@ -493,5 +563,8 @@ fn a_chain_of_new_ufuncs_fuses_and_computes() {
     let c: ArrayD<f64> = client.compute(&x.cumsum(1)).unwrap();
     close(&c, &ref_scan("cumsum", &data, 1), 1e-12).unwrap();
     let am: ndarray::Array0<i64> = client.compute(&x.argmax()).unwrap();
-    assert_eq!(am[[]], ref_arg(true, &data.iter().copied().collect::<Vec<_>>()).unwrap() as i64);
+    assert_eq!(
+        am[[]],
+        ref_arg(true, &data.iter().copied().collect::<Vec<_>>()).unwrap() as i64
+    );
 }

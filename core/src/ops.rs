@@ -140,6 +140,21 @@ pub enum Op {
         /// The scanned axis.
         axis: usize,
     },
+    /// Count the occurrences of each value `0..length` in the one non-negative int or bool
+    /// input chunk: an int64 chunk `[length]`. A value outside `0..length` errs, naming it.
+    Bincount {
+        /// Number of bins (the result length).
+        length: usize,
+    },
+    /// The `|k|` largest (`k > 0`, descending) or smallest (`k < 0`, ascending) elements
+    /// along `axis` of the inputs concatenated along `axis` (all of them when fewer). NaN
+    /// counts as the largest value, as in NumPy's sort.
+    TopK {
+        /// How many, and which end.
+        k: i64,
+        /// The selection axis.
+        axis: usize,
+    },
 }
 
 impl Op {
@@ -161,6 +176,8 @@ impl Op {
             Op::ArgFinalize { .. } => "arg-finalize",
             Op::Scan { .. } => "scan",
             Op::ScanCarry { .. } => "scan-carry",
+            Op::Bincount { .. } => "bincount",
+            Op::TopK { .. } => "topk",
         }
     }
 }

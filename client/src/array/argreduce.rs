@@ -57,10 +57,7 @@ impl Array {
             Some(a) => (0..nd).filter(|&d| d != a).collect(),
             None => vec![],
         };
-        let name = Tokenizer::new(what)
-            .str(&node.name)
-            .value(&axis)
-            .finish();
+        let name = Tokenizer::new(what).str(&node.name).value(&axis).finish();
         Ok(Array::from_node(Node {
             name,
             shape: keep.iter().map(|&a| node.shape[a]).collect(),

@@ -1,13 +1,14 @@
 //! Lazy chunked N-d arrays: `Array` is an expression over chunks that lowers to tasks.
 //! Shape and dtype errors are found here, when the expression is built, never on a worker.
 
-pub mod chunks;
 mod argreduce;
+pub mod chunks;
 mod create;
 mod elementwise;
 pub(crate) mod lower;
 mod map_blocks;
 pub(crate) mod optimize;
+mod ordering;
 mod rechunk;
 mod reduce;
 mod reductions;

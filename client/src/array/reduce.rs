@@ -48,8 +48,7 @@ impl Array {
         if matches!(
             reduction,
             Reduction::Min | Reduction::Max | Reduction::NanMin | Reduction::NanMax
-        )
-            && axes.iter().any(|&a| node.shape[a] == 0)
+        ) && axes.iter().any(|&a| node.shape[a] == 0)
         {
             return Err(Error::shape(format!(
                 "zero-size array to reduction operation {} which has no identity (shape {:?}, axes {axes:?})",

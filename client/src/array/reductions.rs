@@ -103,8 +103,18 @@ mod tests {
         assert_eq!(f.nanmean().dtype().unwrap(), DType::F32);
         assert_eq!(i.nanmean_axis(0).dtype().unwrap(), DType::F64);
         assert_eq!(f.nanmax().dtype().unwrap(), DType::F32);
-        assert!(zeros::<f64>(&[0, 3], &[1, 1]).nanmin_axis(0).check().is_err());
-        assert!(zeros::<f64>(&[0, 3], &[1, 1]).nansum_axis(0).check().is_ok());
+        assert!(
+            zeros::<f64>(&[0, 3], &[1, 1])
+                .nanmin_axis(0)
+                .check()
+                .is_err()
+        );
+        assert!(
+            zeros::<f64>(&[0, 3], &[1, 1])
+                .nansum_axis(0)
+                .check()
+                .is_ok()
+        );
         assert!(f.nanstd_axis(2, 0).check().is_err());
     }
 }

@@ -114,7 +114,10 @@ mod tests {
         assert_eq!(stats.tasks_after, 8 + 8 + 6);
         assert!(a.cumsum(2).check().is_err());
         assert_eq!(
-            crate::array::ones::<bool>(&[3], &[2]).cumprod(0).dtype().unwrap(),
+            crate::array::ones::<bool>(&[3], &[2])
+                .cumprod(0)
+                .dtype()
+                .unwrap(),
             DType::I64
         );
     }

@@ -137,9 +137,16 @@ fn binary_node(op: BinaryOp, a: &Side, b: &Side, what: &str) -> Result<Array> {
         return Err(Error::other("two operands expected"));
     };
     if inputs.is_empty() {
-        return Err(Error::other(format!("{what} needs at least one array operand")));
+        return Err(Error::other(format!(
+            "{what} needs at least one array operand"
+        )));
     }
-    elementwise(what, Expr::Binary(op, Box::new(l), Box::new(r)), &inputs, rt)
+    elementwise(
+        what,
+        Expr::Binary(op, Box::new(l), Box::new(r)),
+        &inputs,
+        rt,
+    )
 }
 
 impl Array {
@@ -368,7 +375,11 @@ impl Array {
 
     /// Limit values to `[min, max]` (NumPy's `clip`: `minimum(maximum(x, min), max)`, so
     /// NaN stays NaN); either bound may be `None`. Bounds promote like any operand.
-    pub fn try_clip<'a>(&self, min: Option<Operand<'a>>, max: Option<Operand<'a>>) -> Result<Array> {
+    pub fn try_clip<'a>(
+        &self,
+        min: Option<Operand<'a>>,
+        max: Option<Operand<'a>>,
+    ) -> Result<Array> {
         if min.is_none() && max.is_none() {
             return Err(Error::other("clip needs at least one of min and max"));
         }

@@ -30,8 +30,12 @@ macro_rules! arg_elem {
 arg_elem!(bool, |x: bool| x as i64, |v: i64| v != 0);
 arg_elem!(i32, |x: i32| x as i64, |v: i64| v as i32);
 arg_elem!(i64, |x: i64| x, |v: i64| v);
-arg_elem!(f32, |x: f32| x.to_bits() as i64, |v: i64| f32::from_bits(v as u32));
-arg_elem!(f64, |x: f64| x.to_bits() as i64, |v: i64| f64::from_bits(v as u64));
+arg_elem!(f32, |x: f32| x.to_bits() as i64, |v: i64| f32::from_bits(
+    v as u32
+));
+arg_elem!(f64, |x: f64| x.to_bits() as i64, |v: i64| f64::from_bits(
+    v as u64
+));
 
 /// Whether `(new, ni)` replaces `(cur, ci)` as the best: an empty side (index < 0) always
 /// loses, the first NaN wins, then the strictly better value, then the smaller index.
@@ -81,7 +85,10 @@ pub(crate) fn partial(
         )));
     }
     for d in 0..nd {
-        if offset[d].checked_add(shape[d]).is_none_or(|end| end > array_shape[d]) {
+        if offset[d]
+            .checked_add(shape[d])
+            .is_none_or(|end| end > array_shape[d])
+        {
             return Err(Error::shape(format!(
                 "arg-partial: chunk of shape {shape:?} at {offset:?} exceeds the array shape {array_shape:?}"
             )));
@@ -89,7 +96,9 @@ pub(crate) fn partial(
     }
     let total = checked_len(array_shape)?;
     if i64::try_from(total).is_err() {
-        return Err(Error::shape("arg-partial: array too large for int64 indices"));
+        return Err(Error::shape(
+            "arg-partial: array too large for int64 indices",
+        ));
     }
     if let Some(a) = axis
         && a >= nd
@@ -279,12 +288,18 @@ mod tests {
         let pr = partial(false, None, &[2], &shape, &r).unwrap();
         for order in [[pl.clone(), pr.clone()], [pr.clone(), pl.clone()]] {
             let c = combine(false, DType::I32, &order).unwrap();
-            assert_eq!(finalize(None, &c).unwrap().to_ndarray::<i64>().unwrap()[[]], 1);
+            assert_eq!(
+                finalize(None, &c).unwrap().to_ndarray::<i64>().unwrap()[[]],
+                1
+            );
         }
         let pr = partial(true, Some(0), &[2], &shape, &r).unwrap();
         let pl = partial(true, Some(0), &[0], &shape, &l).unwrap();
         let c = combine(true, DType::I32, &[pr, pl]).unwrap();
-        assert_eq!(finalize(Some(0), &c).unwrap().to_ndarray::<i64>().unwrap()[[]], 2);
+        assert_eq!(
+            finalize(Some(0), &c).unwrap().to_ndarray::<i64>().unwrap()[[]],
+            2
+        );
     }
 
     #[test]
@@ -295,9 +310,21 @@ mod tests {
         assert!(partial(true, Some(1), &[0], &[2], &a).is_err());
         assert!(finalize(None, &a).is_err());
         let e = Chunk::from_ndarray(ArrayD::<f64>::zeros(IxDyn(&[0])));
-        assert!(whole(true, None, &e).unwrap_err().to_string().contains("empty"));
+        assert!(
+            whole(true, None, &e)
+                .unwrap_err()
+                .to_string()
+                .contains("empty")
+        );
         let p = partial(true, Some(0), &[0], &[2], &a).unwrap();
-        let q = partial(true, None, &[0, 0], &[1, 2], &Chunk::from_ndarray(array![[1.0, 2.0]].into_dyn())).unwrap();
+        let q = partial(
+            true,
+            None,
+            &[0, 0],
+            &[1, 2],
+            &Chunk::from_ndarray(array![[1.0, 2.0]].into_dyn()),
+        )
+        .unwrap();
         assert!(combine(true, DType::F64, &[p.clone(), q]).is_err());
         assert!(combine(true, DType::F64, &[]).is_err());
         assert!(finalize(Some(3), &p).is_err());

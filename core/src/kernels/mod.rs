@@ -16,6 +16,7 @@ mod elementwise;
 mod elemops;
 mod layout;
 mod nanreduce;
+mod ordering;
 mod reduce;
 mod registry;
 mod scan;
@@ -110,6 +111,11 @@ pub fn execute(op: &Op, inputs: &[Chunk]) -> Result<Chunk> {
         }
         Op::Scan { kind, axis } => scan::scan(*kind, *axis, inputs),
         Op::ScanCarry { kind, axis } => scan::carry(*kind, *axis, inputs),
+        Op::Bincount { length } => {
+            expect_inputs(op, inputs, 1)?;
+            ordering::bincount(*length, &inputs[0])
+        }
+        Op::TopK { k, axis } => ordering::topk(*k, *axis, inputs),
     }
 }
 

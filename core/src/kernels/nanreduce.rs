@@ -12,7 +12,11 @@ use ndarray::ArrayViewD;
 
 /// Whether this file implements `red` (the others are `reduce.rs`'s own).
 pub(super) fn handles(red: Reduction) -> bool {
-    red.plain() != red || matches!(red, Reduction::Any | Reduction::All | Reduction::CountNonzero)
+    red.plain() != red
+        || matches!(
+            red,
+            Reduction::Any | Reduction::All | Reduction::CountNonzero
+        )
 }
 
 /// Any accumulator with NaN inputs skipped (they are never pushed).
@@ -177,9 +181,7 @@ pub(super) fn finalize(
     let out = match (red, input.dtype()) {
         (Reduction::Any, _) => finish::<AnyAll<bool, false>, bool>(input, n, shape, |s| Ok(s.0))?,
         (Reduction::All, _) => finish::<AnyAll<bool, true>, bool>(input, n, shape, |s| Ok(s.0))?,
-        (Reduction::CountNonzero, _) => {
-            finish::<CountNz<i64>, i64>(input, n, shape, |s| Ok(s.0))?
-        }
+        (Reduction::CountNonzero, _) => finish::<CountNz<i64>, i64>(input, n, shape, |s| Ok(s.0))?,
         (Reduction::NanMin, DType::F32) => nan_extreme::<f32, false>(input, n, shape)?,
         (Reduction::NanMin, DType::F64) => nan_extreme::<f64, false>(input, n, shape)?,
         (Reduction::NanMax, DType::F32) => nan_extreme::<f32, true>(input, n, shape)?,

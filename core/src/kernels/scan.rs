@@ -157,7 +157,9 @@ pub(crate) fn carry(kind: ScanKind, axis: usize, inputs: &[Chunk]) -> Result<Chu
         DType::I64 => carry_t::<i64>(kind, axis, inputs),
         DType::F32 => carry_t::<f32>(kind, axis, inputs),
         DType::F64 => carry_t::<f64>(kind, axis, inputs),
-        d => Err(Error::dtype(format!("scan-carry: no accumulator of dtype {d}"))),
+        d => Err(Error::dtype(format!(
+            "scan-carry: no accumulator of dtype {d}"
+        ))),
     }
 }
 
@@ -178,7 +180,9 @@ fn carry_t<R: ScanElem>(kind: ScanKind, axis: usize, inputs: &[Chunk]) -> Result
                 .for_each(|t, &v| *t = R::combine(kind, *t, R::clean(kind, v)));
         }
     }
-    let total = total.into_shape_with_order(IxDyn(&shape)).map_err(|e| Error::shape(e.to_string()))?;
+    let total = total
+        .into_shape_with_order(IxDyn(&shape))
+        .map_err(|e| Error::shape(e.to_string()))?;
     Ok(R::wrap(total).into_chunk())
 }
 
@@ -195,7 +199,10 @@ mod tests {
         let l = Chunk::from_ndarray(a.slice(ndarray::s![.., ..2]).to_owned().into_dyn());
         let r = Chunk::from_ndarray(a.slice(ndarray::s![.., 2..]).to_owned().into_dyn());
         let c = carry(ScanKind::Sum, 1, std::slice::from_ref(&l)).unwrap();
-        assert_eq!(c.to_ndarray::<i64>().unwrap(), array![[3i64], [13]].into_dyn());
+        assert_eq!(
+            c.to_ndarray::<i64>().unwrap(),
+            array![[3i64], [13]].into_dyn()
+        );
         let right = scan(ScanKind::Sum, 1, &[r, c]).unwrap();
         assert_eq!(
             right.to_ndarray::<i64>().unwrap(),
@@ -212,14 +219,20 @@ mod tests {
     fn nan_kinds_skip_nan_and_floats_keep_their_type() {
         let a = Chunk::from_ndarray(array![1.0f32, f32::NAN, 2.0].into_dyn());
         let s = scan(ScanKind::NanSum, 0, std::slice::from_ref(&a)).unwrap();
-        assert_eq!(s.to_ndarray::<f32>().unwrap(), array![1.0f32, 1.0, 3.0].into_dyn());
+        assert_eq!(
+            s.to_ndarray::<f32>().unwrap(),
+            array![1.0f32, 1.0, 3.0].into_dyn()
+        );
         let p = scan(ScanKind::Prod, 0, std::slice::from_ref(&a)).unwrap();
         let p = p.to_ndarray::<f32>().unwrap();
         assert_eq!(p[0], 1.0);
         assert!(p[1].is_nan() && p[2].is_nan());
         let b = Chunk::from_ndarray(array![true, false, true].into_dyn());
         let s = scan(ScanKind::Sum, 0, &[b]).unwrap();
-        assert_eq!(s.to_ndarray::<i64>().unwrap(), array![1i64, 1, 2].into_dyn());
+        assert_eq!(
+            s.to_ndarray::<i64>().unwrap(),
+            array![1i64, 1, 2].into_dyn()
+        );
     }
 
     #[test]
@@ -235,7 +248,10 @@ mod tests {
         assert!(carry(ScanKind::Sum, 0, &[a, wrong_shape]).is_err());
         let empty = Chunk::from_ndarray(ArrayD::<f64>::zeros(IxDyn(&[0, 3])));
         let c = carry(ScanKind::Prod, 0, std::slice::from_ref(&empty)).unwrap();
-        assert_eq!(c.to_ndarray::<f64>().unwrap(), ArrayD::from_elem(IxDyn(&[1, 3]), 1.0));
+        assert_eq!(
+            c.to_ndarray::<f64>().unwrap(),
+            ArrayD::from_elem(IxDyn(&[1, 3]), 1.0)
+        );
         assert_eq!(scan(ScanKind::Sum, 0, &[empty]).unwrap().shape(), &[0, 3]);
     }
 }

@@ -19,7 +19,16 @@ pub(crate) fn handles_binary(op: BinaryOp) -> bool {
     use BinaryOp::*;
     matches!(
         op,
-        Pow | Maximum | Minimum | Fmax | Fmin | Rem | FloorDiv | Arctan2 | Hypot | BitAnd | BitOr
+        Pow | Maximum
+            | Minimum
+            | Fmax
+            | Fmin
+            | Rem
+            | FloorDiv
+            | Arctan2
+            | Hypot
+            | BitAnd
+            | BitOr
             | BitXor
     )
 }
@@ -213,7 +222,11 @@ macro_rules! uint {
                             return 0;
                         }
                         let r = a.wrapping_rem(b);
-                        if r != 0 && ((r < 0) != (b < 0)) { r + b } else { r }
+                        if r != 0 && ((r < 0) != (b < 0)) {
+                            r + b
+                        } else {
+                            r
+                        }
                     }
                     BinaryOp::FloorDiv => {
                         if b == 0 {
@@ -245,7 +258,10 @@ uint!(i64);
 /// Round an integer to a negative number of decimals (to tens, hundreds, ...), halves to
 /// even; a power of ten beyond the type's range rounds everything to 0.
 fn round_int(x: i128, decimals: i32) -> i128 {
-    let Some(f) = 10i128.checked_pow(decimals.unsigned_abs()).filter(|&f| f <= 1 << 64) else {
+    let Some(f) = 10i128
+        .checked_pow(decimals.unsigned_abs())
+        .filter(|&f| f <= 1 << 64)
+    else {
         return 0;
     };
     let q = x.div_euclid(f);
@@ -309,12 +325,12 @@ pub(crate) fn binary<'a>(op: BinaryOp, l: Val<'a>, r: Val<'a>) -> Result<Val<'a>
     let bitwise = matches!(op, BitAnd | BitOr | BitXor);
     let float_only = matches!(op, Arctan2 | Hypot);
     Ok(match (l, r) {
-        (Val::F32(a), Val::F32(b)) if !bitwise => Val::F32(zip_same(a, b, move |x, y| {
-            f32::bin(op, x, y)
-        })?),
-        (Val::F64(a), Val::F64(b)) if !bitwise => Val::F64(zip_same(a, b, move |x, y| {
-            f64::bin(op, x, y)
-        })?),
+        (Val::F32(a), Val::F32(b)) if !bitwise => {
+            Val::F32(zip_same(a, b, move |x, y| f32::bin(op, x, y))?)
+        }
+        (Val::F64(a), Val::F64(b)) if !bitwise => {
+            Val::F64(zip_same(a, b, move |x, y| f64::bin(op, x, y))?)
+        }
         (Val::I32(a), Val::I32(b)) if !float_only => Val::I32(int_binary(op, a, b)?),
         (Val::I64(a), Val::I64(b)) if !float_only => Val::I64(int_binary(op, a, b)?),
         (Val::Bool(a), Val::Bool(b)) => Val::Bool(match op {
@@ -363,11 +379,7 @@ fn as_array<T: Clone>(t: TVal<'_, T>) -> CowArray<'_, T, IxDyn> {
     }
 }
 
-fn where_t<'a, T: Copy>(
-    c: TVal<'a, bool>,
-    a: TVal<'a, T>,
-    b: TVal<'a, T>,
-) -> Result<TVal<'a, T>> {
+fn where_t<'a, T: Copy>(c: TVal<'a, bool>, a: TVal<'a, T>, b: TVal<'a, T>) -> Result<TVal<'a, T>> {
     if let (TVal::Scalar(c), TVal::Scalar(x), TVal::Scalar(y)) = (&c, &a, &b) {
         return Ok(TVal::Scalar(if *c { *x } else { *y }));
     }
