@@ -232,6 +232,20 @@ pub enum Op {
         pieces: Vec<Piece>,
         /// Ghost slabs at the array's boundary filled from the chunk itself or a constant.
         edges: Vec<GhostEdge>,
+    /// Count the occurrences of each value `0..length` in the one non-negative int or bool
+    /// input chunk: an int64 chunk `[length]`. A value outside `0..length` errs, naming it.
+    Bincount {
+        /// Number of bins (the result length).
+        length: usize,
+    },
+    /// The `|k|` largest (`k > 0`, descending) or smallest (`k < 0`, ascending) elements
+    /// along `axis` of the inputs concatenated along `axis` (all of them when fewer). NaN
+    /// counts as the largest value, as in NumPy's sort.
+    TopK {
+        /// How many, and which end.
+        k: i64,
+        /// The selection axis.
+        axis: usize,
     },
 }
 
@@ -262,6 +276,8 @@ impl Op {
             Op::ScanCarry { .. } => "scan-carry",
             Op::Contract { .. } => "contract",
             Op::Ghost { .. } => "ghost",
+            Op::Bincount { .. } => "bincount",
+            Op::TopK { .. } => "topk",
         }
     }
 }

@@ -15,6 +15,7 @@ pub(crate) mod lower;
 mod map_blocks;
 pub(crate) mod optimize;
 mod overlap;
+mod ordering;
 mod rechunk;
 mod reduce;
 mod reductions;

@@ -18,6 +18,7 @@ mod ghost;
 mod layout;
 mod matmul;
 mod nanreduce;
+mod ordering;
 mod reduce;
 mod registry;
 mod scan;
@@ -136,6 +137,11 @@ pub fn execute(op: &Op, inputs: &[Chunk]) -> Result<Chunk> {
             pieces,
             edges,
         } => ghost::ghost(shape, *dtype, pieces, edges, inputs),
+        Op::Bincount { length } => {
+            expect_inputs(op, inputs, 1)?;
+            ordering::bincount(*length, &inputs[0])
+        }
+        Op::TopK { k, axis } => ordering::topk(*k, *axis, inputs),
     }
 }
 

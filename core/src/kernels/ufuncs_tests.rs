@@ -258,7 +258,6 @@ fn ref_unary(op: UnaryOp, x: Scalar) -> Option<Scalar> {
         (UnaryOp::Round(d), I64(v)) if d >= 0 => Some(I64(v)),
         (UnaryOp::Round(d), I32(v)) => Some(I32(ref_round_int(v as i128, d) as i32)),
         (UnaryOp::Round(d), I64(v)) => Some(I64(ref_round_int(v as i128, d) as i64)),
-        (UnaryOp::Round(_), _) => None,
         (UnaryOp::Sign, I32(v)) => Some(I32(v.signum())),
         (UnaryOp::Sign, I64(v)) => Some(I64(v.signum())),
         (UnaryOp::Square, I32(v)) => Some(I32(v.wrapping_mul(v))),
