@@ -232,6 +232,7 @@ pub enum Op {
         pieces: Vec<Piece>,
         /// Ghost slabs at the array's boundary filled from the chunk itself or a constant.
         edges: Vec<GhostEdge>,
+    },
     /// Count the occurrences of each value `0..length` in the one non-negative int or bool
     /// input chunk: an int64 chunk `[length]`. A value outside `0..length` errs, naming it.
     Bincount {
