@@ -189,6 +189,8 @@ fn ref_binary(name: &str, d: DType, x: f64, y: f64) -> Option<f64> {
                 y
             }
         }
+        // Tessera refuses bool operands here (NumPy computes them in int8).
+        "remainder" | "floor_divide" if boolean => return None,
         "remainder" if !int => npy_divmod(x, y).1,
         "floor_divide" if !int => npy_divmod(x, y).0,
         "remainder" if y == 0.0 => 0.0,
