@@ -11,18 +11,9 @@ use tessera::array::{Idx, from_ndarray, random};
 use tessera::{Array, Client};
 use tessera_core::chunk::ChunkElement;
 
-thread_local! {
-    /// Every client-data array of the run, kept alive to the end: equal data gets equal
-    /// keys, and re-putting a key while the release of its previous copy is still in flight
-    /// can lose it (a client race outside this test's subject).
-    static KEEP: std::cell::RefCell<Vec<Array>> = const { std::cell::RefCell::new(Vec::new()) };
-}
-
-/// `from_ndarray`, kept alive for the whole run.
+/// `from_ndarray` (arrays are dropped as cases end: equal data built again must still compute).
 fn literal<T: ChunkElement>(data: &ArrayD<T>, chunks: &[usize]) -> Array {
-    let x = from_ndarray(data, chunks);
-    KEEP.with(|k| k.borrow_mut().push(x.clone()));
-    x
+    from_ndarray(data, chunks)
 }
 
 /// Element types built from a random `f64` (NaN and infinities included for floats).
