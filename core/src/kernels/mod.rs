@@ -90,6 +90,11 @@ pub fn execute(op: &Op, inputs: &[Chunk]) -> Result<Chunk> {
             pieces,
         } => layout::assemble(shape, *dtype, pieces, inputs),
         Op::Kernel { name, args } => registry::run_kernel(name, args, inputs),
+        Op::ShuffleBarrier { .. } => Ok(crate::shuffle::marker()),
+        Op::ShuffleTransfer { .. } | Op::ShuffleUnpack { .. } => Err(Error::other(format!(
+            "{} runs in a worker's shuffle service, not as a plain kernel",
+            op.name()
+        ))),
     }
 }
 
