@@ -14,6 +14,7 @@ pub use chunks::ChunkGrid;
 pub use create::{arange, from_ndarray, full, ones, randint, random, random_range, zeros};
 pub use elementwise::{Operand, broadcast_shapes};
 pub use optimize::GraphStats;
+pub use rechunk::RechunkMethod;
 
 use crate::client::KeyHold;
 use std::sync::Arc;
