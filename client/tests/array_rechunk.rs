@@ -35,13 +35,19 @@ fn check_same(client: &Client, y: &Array, data: &ArrayD<f64>, dtype: DType) {
     match dtype {
         DType::F64 => {
             let got: ArrayD<f64> = client.compute(y).unwrap();
-            let same = got.iter().zip(data).all(|(a, b)| a.to_bits() == b.to_bits());
+            let same = got
+                .iter()
+                .zip(data)
+                .all(|(a, b)| a.to_bits() == b.to_bits());
             assert!(same && got.shape() == data.shape(), "{got:?} != {data:?}");
         }
         DType::F32 => {
             let got: ArrayD<f32> = client.compute(y).unwrap();
             let want = data.mapv(|v| v as f32);
-            let same = got.iter().zip(&want).all(|(a, b)| a.to_bits() == b.to_bits());
+            let same = got
+                .iter()
+                .zip(&want)
+                .all(|(a, b)| a.to_bits() == b.to_bits());
             assert!(same && got.shape() == want.shape(), "{got:?} != {want:?}");
         }
         DType::I64 => {
@@ -147,9 +153,13 @@ fn empty_arrays_and_same_chunks() {
     let b: Array2<f64> = client.compute(&x).unwrap();
     assert_eq!(a, b);
     // Bad chunk specs are refused when the expression is built, naming the shape.
-    let e = x.try_rechunk_with(&[0, 3], RechunkMethod::Shuffle).unwrap_err();
+    let e = x
+        .try_rechunk_with(&[0, 3], RechunkMethod::Shuffle)
+        .unwrap_err();
     assert!(e.to_string().contains("[9, 7]"), "{e}");
-    let e = x.try_rechunk_with(&[3], RechunkMethod::Shuffle).unwrap_err();
+    let e = x
+        .try_rechunk_with(&[3], RechunkMethod::Shuffle)
+        .unwrap_err();
     assert!(e.to_string().contains("[9, 7]"), "{e}");
 }
 
@@ -180,9 +190,7 @@ fn rows_to_columns_moves_pieces_once_and_nothing_through_the_scheduler() {
     let client = cluster.client().unwrap();
     let (n, c) = (1200usize, 100usize);
     let total = (n * n * 8) as u64;
-    let x = client
-        .persist(&random::<f64>(&[n, n], &[c, n], 7))
-        .unwrap();
+    let x = client.persist(&random::<f64>(&[n, n], &[c, n], 7)).unwrap();
     client.submit(&x).unwrap().wait().unwrap();
     let xs: Array2<f64> = client.compute(&x).unwrap();
     let before = client.cluster_info().unwrap();

@@ -166,7 +166,11 @@ proptest! {
 
 #[test]
 fn nan_and_inf_survive_the_trip() {
-    let a = ArrayD::from_shape_vec(IxDyn(&[2, 3]), vec![f64::NAN, 1.0, f64::INFINITY, -0.0, f64::NEG_INFINITY, 2.0]).unwrap();
+    let a = ArrayD::from_shape_vec(
+        IxDyn(&[2, 3]),
+        vec![f64::NAN, 1.0, f64::INFINITY, -0.0, f64::NEG_INFINITY, 2.0],
+    )
+    .unwrap();
     let out = rechunk_via_shuffle(&a, DType::F64, &[1, 3], &[2, 1]);
     let mut back = ArrayD::<f64>::zeros(IxDyn(&[2, 3]));
     for (region, chunk) in out {
@@ -186,8 +190,16 @@ fn missing_or_misshapen_pieces_are_refused() {
         shape: vec![4],
         dtype: DType::F64,
         pieces: vec![
-            PlacedPiece { source: 0, extent: vec![2], offset: vec![0] },
-            PlacedPiece { source: 1, extent: vec![2], offset: vec![2] },
+            PlacedPiece {
+                source: 0,
+                extent: vec![2],
+                offset: vec![0],
+            },
+            PlacedPiece {
+                source: 1,
+                extent: vec![2],
+                offset: vec![2],
+            },
         ],
     };
     let two = Chunk::from_ndarray(ArrayD::from_elem(IxDyn(&[2]), 1.0f64));
@@ -198,24 +210,53 @@ fn missing_or_misshapen_pieces_are_refused() {
     assert!(matches!(e, Error::Cluster(_)), "{e}");
     assert!(e.to_string().contains("input 1"), "{e}");
     got.insert(1, three);
-    assert!(super::merge(&m, &got).unwrap_err().to_string().contains("[3]"));
+    assert!(
+        super::merge(&m, &got)
+            .unwrap_err()
+            .to_string()
+            .contains("[3]")
+    );
     got.insert(1, ints);
-    assert!(matches!(super::merge(&m, &got).unwrap_err(), Error::DType(_)));
+    assert!(matches!(
+        super::merge(&m, &got).unwrap_err(),
+        Error::DType(_)
+    ));
     got.insert(1, two);
-    assert_eq!(super::merge(&m, &got).unwrap().to_ndarray::<f64>().unwrap().len(), 4);
+    assert_eq!(
+        super::merge(&m, &got)
+            .unwrap()
+            .to_ndarray::<f64>()
+            .unwrap()
+            .len(),
+        4
+    );
     // A region outside the input is an error, not a panic.
-    let bad = Split::Regions(vec![RegionPiece { partition: 0, region: vec![1..5] }]);
+    let bad = Split::Regions(vec![RegionPiece {
+        partition: 0,
+        region: vec![1..5],
+    }]);
     assert!(super::split(&bad, &got[&0]).is_err());
     #[allow(clippy::reversed_empty_ranges)]
-    let reversed = Split::Regions(vec![RegionPiece { partition: 0, region: vec![2..1] }]);
+    let reversed = Split::Regions(vec![RegionPiece {
+        partition: 0,
+        region: vec![2..1],
+    }]);
     assert!(super::split(&reversed, &got[&0]).is_err());
 }
 
 #[test]
 fn piece_headers_round_trip_and_hostile_paths_are_refused() {
-    let h = PieceHeader { shuffle: "rechunk-abc".into(), attempt: 3, partition: 7, source: 11 };
+    let h = PieceHeader {
+        shuffle: "rechunk-abc".into(),
+        attempt: 3,
+        partition: 7,
+        source: 11,
+    };
     assert_eq!(PieceHeader::from_path(&h.to_path()).unwrap(), Some(h));
-    assert_eq!(PieceHeader::from_path(&["some-key:0".to_string()]).unwrap(), None);
+    assert_eq!(
+        PieceHeader::from_path(&["some-key:0".to_string()]).unwrap(),
+        None
+    );
     let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
     assert!(PieceHeader::from_path(&s(&[PIECE_PATH_TAG, "x", "1", "2"])).is_err());
     assert!(PieceHeader::from_path(&s(&[PIECE_PATH_TAG, "x", "1", "-2", "0"])).is_err());
@@ -226,7 +267,10 @@ fn piece_headers_round_trip_and_hostile_paths_are_refused() {
 
 #[test]
 fn owners_are_spread_evenly_and_contiguously() {
-    assert_eq!(spread_owners(10, &['a', 'b', 'c']), vec![(3, 'a'), (6, 'b'), (10, 'c')]);
+    assert_eq!(
+        spread_owners(10, &['a', 'b', 'c']),
+        vec![(3, 'a'), (6, 'b'), (10, 'c')]
+    );
     assert_eq!(spread_owners(2, &['a', 'b', 'c']), vec![(1, 'b'), (2, 'c')]);
     assert!(spread_owners::<char>(5, &[]).is_empty());
     assert!(spread_owners(0, &['a']).is_empty());
@@ -234,7 +278,10 @@ fn owners_are_spread_evenly_and_contiguously() {
     let a = ShuffleAssignment {
         id: "s".into(),
         attempt: 1,
-        owners: runs.into_iter().map(|(end, address)| OwnerRange { end, address }).collect(),
+        owners: runs
+            .into_iter()
+            .map(|(end, address)| OwnerRange { end, address })
+            .collect(),
     };
     assert_eq!(a.owner(0), Some("w0"));
     assert_eq!(a.owner(4), Some("w0"));

@@ -316,8 +316,10 @@ impl Executor {
                 let [input] = <[Chunk; 1]>::try_from(inputs).map_err(|v| {
                     Error::other(format!("a shuffle transfer takes 1 input, got {}", v.len()))
                 })?;
-                let pieces =
-                    pool_result(self.on_pool(move || tessera_core::shuffle::split(&split, &input)).await)?;
+                let pieces = pool_result(
+                    self.on_pool(move || tessera_core::shuffle::split(&split, &input))
+                        .await,
+                )?;
                 crate::shuffle::push_pieces(
                     self.shuffles.clone(),
                     self.peers.clone(),
@@ -343,14 +345,16 @@ impl Executor {
                 }
                 let (id, attempt) = (assignment.id.clone(), assignment.attempt);
                 let pieces = self.shuffles.pieces(&id, attempt, partition);
-                let chunk =
-                    pool_result(self.on_pool(move || tessera_core::shuffle::merge(&merge, &pieces)).await)
-                    .map_err(|e| match e {
-                        Error::Cluster(m) => Error::Cluster(format!(
-                            "shuffle {id} attempt {attempt} partition {partition}: {m}"
-                        )),
-                        other => other,
-                    })?;
+                let chunk = pool_result(
+                    self.on_pool(move || tessera_core::shuffle::merge(&merge, &pieces))
+                        .await,
+                )
+                .map_err(|e| match e {
+                    Error::Cluster(m) => Error::Cluster(format!(
+                        "shuffle {id} attempt {attempt} partition {partition}: {m}"
+                    )),
+                    other => other,
+                })?;
                 self.shuffles.remove_partition(&id, attempt, partition);
                 Ok(chunk)
             }

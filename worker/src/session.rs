@@ -65,8 +65,8 @@ pub async fn run_worker(config: WorkerConfig) -> Result<()> {
         counters.clone(),
         shuffles.clone(),
     ))
-        .max_decoding_message_size(MAX_FLIGHT_MESSAGE)
-        .max_encoding_message_size(MAX_FLIGHT_MESSAGE);
+    .max_decoding_message_size(MAX_FLIGHT_MESSAGE)
+    .max_encoding_message_size(MAX_FLIGHT_MESSAGE);
     let server = tokio::spawn(
         crate::flight::data_server()
             .add_service(data)

@@ -14,8 +14,8 @@
 use crate::metrics::Counters;
 use crate::peers::PeerPool;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use tessera_core::shuffle::{PieceHeader, ShuffleAssignment};
 use tessera_core::{Chunk, Error, Result};
 

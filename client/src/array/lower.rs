@@ -6,10 +6,10 @@ use super::optimize::{FusionPlan, GraphStats, cull, plan_fusion};
 use super::rechunk::rechunk_pieces;
 use super::{Node, NodeKind, Source};
 use std::collections::HashSet;
-use tessera_core::shuffle::ShuffleSpec;
 use std::sync::Arc;
 use tessera_core::key::Tokenizer;
 use tessera_core::ops::{Op, Reduction};
+use tessera_core::shuffle::ShuffleSpec;
 use tessera_core::{Task, TaskGraph, TaskKey};
 
 /// How a [`NodeKind::Custom`] node becomes tasks. Each new operation implements this in

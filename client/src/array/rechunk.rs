@@ -60,7 +60,11 @@ pub(crate) fn rechunk_node(node: &Arc<Node>, grid: ChunkGrid) -> Result<Arc<Node
 }
 
 /// A node with `node`'s values split along `grid`, moved as `method` says.
-fn rechunk_node_with(node: &Arc<Node>, grid: ChunkGrid, method: RechunkMethod) -> Result<Arc<Node>> {
+fn rechunk_node_with(
+    node: &Arc<Node>,
+    grid: ChunkGrid,
+    method: RechunkMethod,
+) -> Result<Arc<Node>> {
     validate_grid(&node.shape, &grid)?;
     if grid == node.chunks {
         return Ok(node.clone());
@@ -243,7 +247,12 @@ impl LowerNode for ShuffleRechunk {
                 source: linear_index(&in_counts, &in_ix) as u64,
                 split: Split::Regions(split),
             };
-            tasks.push(key.clone(), &op, vec![TaskKey::chunk(&input.name, &in_ix)], 0);
+            tasks.push(
+                key.clone(),
+                &op,
+                vec![TaskKey::chunk(&input.name, &in_ix)],
+                0,
+            );
             transfers.push(key);
         }
         let op = Op::ShuffleBarrier {
@@ -291,7 +300,10 @@ mod tests {
         l.graph.validate(&|_| false).unwrap();
         assert_eq!(l.shuffles.len(), 1);
         let s = &l.shuffles[0];
-        assert_eq!((s.transfers.len(), s.outputs.len(), s.partitions), (4, 4, 4));
+        assert_eq!(
+            (s.transfers.len(), s.outputs.len(), s.partitions),
+            (4, 4, 4)
+        );
         // 4 random + 4 transfers + 1 barrier + 4 unpacks.
         assert_eq!(l.graph.len(), 13);
         for (method, shuffles) in [(RechunkMethod::Tasks, 0), (RechunkMethod::Shuffle, 1)] {
@@ -304,7 +316,10 @@ mod tests {
             assert!(l.shuffles.is_empty(), "{chunks:?}");
         }
         // Same chunks: the very same array.
-        assert_eq!(x.rechunk(&[3, 12]).node().unwrap().name, x.node().unwrap().name);
+        assert_eq!(
+            x.rechunk(&[3, 12]).node().unwrap().name,
+            x.node().unwrap().name
+        );
         assert!(x.try_rechunk_with(&[0, 3], RechunkMethod::Shuffle).is_err());
         assert!(x.try_rechunk_with(&[3], RechunkMethod::Shuffle).is_err());
     }
@@ -318,7 +333,10 @@ mod tests {
         for t in &l.graph.tasks {
             if let Op::ShuffleUnpack { merge, .. } = t.decode_op().unwrap() {
                 let Merge::Assemble { pieces, .. } = merge;
-                covered += pieces.iter().map(|p| p.extent.iter().product::<usize>()).sum::<usize>();
+                covered += pieces
+                    .iter()
+                    .map(|p| p.extent.iter().product::<usize>())
+                    .sum::<usize>();
             }
         }
         assert_eq!(covered, 35);

@@ -41,7 +41,10 @@ impl SchedulerState {
             self.shuffle_ids.len(),
             self.shuffles.len()
         );
-        ensure!(self.restart_queue.is_empty(), "shuffle restarts left queued");
+        ensure!(
+            self.restart_queue.is_empty(),
+            "shuffle restarts left queued"
+        );
         let mut restricted = 0usize;
         for (&sid, sh) in self.shuffles.iter() {
             ensure!(
@@ -56,7 +59,11 @@ impl SchedulerState {
                 .chain(sh.outputs.iter().map(|(_, t)| t));
             for &t in members {
                 let r = &recs[t as usize];
-                ensure!(r.state != State::Free, "shuffle {} holds a forgotten task", sh.id);
+                ensure!(
+                    r.state != State::Free,
+                    "shuffle {} holds a forgotten task",
+                    sh.id
+                );
                 ensure!(
                     r.shuffle == Some(sid),
                     "task {} of shuffle {} is tagged {:?}",
@@ -113,9 +120,17 @@ impl SchedulerState {
             }
             if let Some(w) = r.restrict {
                 seen += 1;
-                ensure!(self.workers.is_live(w), "task {} restricted to dead worker {w}", r.key);
+                ensure!(
+                    self.workers.is_live(w),
+                    "task {} restricted to dead worker {w}",
+                    r.key
+                );
                 if let State::Processing(p) = r.state {
-                    ensure!(p == w, "task {} restricted to {w} is processing on {p}", r.key);
+                    ensure!(
+                        p == w,
+                        "task {} restricted to {w} is processing on {p}",
+                        r.key
+                    );
                 }
             }
         }

@@ -115,7 +115,11 @@ impl SchedulerState {
             }
             Ok(t)
         };
-        let transfers = spec.transfers.iter().map(id).collect::<Result<Vec<_>, _>>()?;
+        let transfers = spec
+            .transfers
+            .iter()
+            .map(id)
+            .collect::<Result<Vec<_>, _>>()?;
         let barrier = id(&spec.barrier)?;
         let mut sorted = transfers.clone();
         sorted.sort_unstable();
@@ -264,7 +268,10 @@ impl SchedulerState {
     /// Restart the shuffles queued while placing tasks.
     pub(super) fn run_queued_restarts(&mut self) {
         while let Some(sid) = self.restart_queue.pop() {
-            self.restart_shuffle(sid, "an output had to be recomputed after the shuffle ended");
+            self.restart_shuffle(
+                sid,
+                "an output had to be recomputed after the shuffle ended",
+            );
         }
     }
 
