@@ -181,6 +181,7 @@ fn main() {
         graph: TaskGraph { tasks: graph },
         wanted: vec![wanted],
         scattered: vec![],
+        shuffles: vec![],
     };
     let bytes = codec::encode(&sub).expect("submission encodes");
     drop(sub);

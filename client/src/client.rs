@@ -322,6 +322,7 @@ impl Client {
             graph: lowered.graph,
             wanted,
             scattered,
+            shuffles: lowered.shuffles,
         };
         self.inner
             .outbound

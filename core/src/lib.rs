@@ -11,6 +11,7 @@ pub mod key;
 pub mod ops;
 pub mod rpc;
 pub mod scalar;
+pub mod shuffle;
 pub mod wire;
 
 pub use chunk::Chunk;

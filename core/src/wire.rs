@@ -4,6 +4,7 @@
 use crate::error::TaskError;
 use crate::graph::TaskGraph;
 use crate::key::TaskKey;
+use crate::shuffle::{ShuffleAssignment, ShuffleSpec};
 use serde::{Deserialize, Serialize};
 
 /// Scheduler-assigned worker number, unique for the scheduler's lifetime.
@@ -66,6 +67,28 @@ pub enum WorkerEvent {
     },
     /// Periodic liveness and load report.
     Heartbeat(WorkerMetrics),
+    /// A shuffle task (one whose `ComputeTask` carried a [`ShuffleAssignment`]) finished
+    /// for `attempt`; the scheduler ignores results of superseded attempts.
+    ShuffleTaskFinished {
+        /// The task.
+        key: TaskKey,
+        /// The shuffle attempt it ran for.
+        attempt: u64,
+        /// Bytes of the stored result.
+        nbytes: u64,
+        /// Run time in microseconds.
+        duration_us: u64,
+    },
+    /// A shuffle task could not run because the shuffle's state is broken for `attempt`
+    /// (an owner unreachable, a piece missing): the scheduler restarts the shuffle.
+    ShuffleTaskFailed {
+        /// The task.
+        key: TaskKey,
+        /// The shuffle attempt it ran for.
+        attempt: u64,
+        /// What went wrong.
+        message: String,
+    },
 }
 
 /// Load and memory figures sent with each heartbeat.
@@ -90,6 +113,11 @@ pub struct WorkerMetrics {
     /// Measured peer-fetch rate in bytes per second (bytes fetched over time spent
     /// fetching, since start; 0 until the first fetch).
     pub transfer_rate: u64,
+    /// Bytes of shuffle pieces held in this worker's shuffle buffers now.
+    pub shuffle_bytes: u64,
+    /// Bytes of shuffle pieces this worker has accepted into its buffers since start
+    /// (from peers and from its own transfers).
+    pub shuffle_bytes_received: u64,
 }
 
 /// What the scheduler sends on a worker's session stream.
@@ -115,6 +143,14 @@ pub enum WorkerCommand {
     Release(Vec<TaskKey>),
     /// Give back this task if it has not started (answer with `StealAnswer`).
     Steal(TaskKey),
+    /// Drop the shuffle buffers of shuffle `id` for attempts up to `attempt`, and refuse
+    /// pieces of those attempts from now on.
+    ForgetShuffle {
+        /// The shuffle's id.
+        id: String,
+        /// Highest attempt to drop.
+        attempt: u64,
+    },
 }
 
 /// A task assignment with everything needed to run it.
@@ -127,6 +163,8 @@ pub struct ComputeTask {
     pub op: Vec<u8>,
     /// Where each input can be fetched, in the op's input order.
     pub inputs: Vec<InputLocation>,
+    /// For a task of a shuffle: its attempt and the partition owners.
+    pub shuffle: Option<ShuffleAssignment>,
 }
 
 /// Where one input chunk lives.
@@ -160,6 +198,8 @@ pub struct Submission {
     pub wanted: Vec<TaskKey>,
     /// Chunks the client already put on workers over Flight.
     pub scattered: Vec<ScatteredKey>,
+    /// The shuffles among the graph's tasks (see [`crate::shuffle`]).
+    pub shuffles: Vec<ShuffleSpec>,
 }
 
 /// A chunk a client put on a worker with Flight `DoPut`.

@@ -3,12 +3,14 @@
 
 use crate::metrics::Counters;
 use crate::peers::PeerPool;
+use crate::shuffle::ShuffleBuffers;
 use crate::store::ChunkStore;
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
+use tessera_core::shuffle::ShuffleAssignment;
 use tessera_core::wire::{ComputeTask, InputLocation, WorkerEvent};
 use tessera_core::{Chunk, TaskKey, codec, kernels, ops::Op};
 use tokio::sync::{mpsc, oneshot};
@@ -26,10 +28,13 @@ pub struct Executor {
     counters: Arc<Counters>,
     self_address: String,
     slots: Mutex<HashMap<TaskKey, Arc<AtomicU8>>>,
+    shuffles: Arc<ShuffleBuffers>,
 }
 
 impl Executor {
-    /// An executor with `threads` kernel threads, reporting on `events`.
+    /// An executor with `threads` kernel threads, reporting on `events`; shuffle tasks
+    /// use `shuffles` (this worker's buffers).
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         store: Arc<ChunkStore>,
         peers: Arc<PeerPool>,
@@ -37,6 +42,7 @@ impl Executor {
         threads: usize,
         self_address: String,
         events: mpsc::UnboundedSender<WorkerEvent>,
+        shuffles: Arc<ShuffleBuffers>,
     ) -> std::io::Result<Arc<Self>> {
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads.max(1))
@@ -51,6 +57,7 @@ impl Executor {
             counters,
             self_address,
             slots: Mutex::new(HashMap::new()),
+            shuffles,
         }))
     }
 
@@ -60,7 +67,9 @@ impl Executor {
 
     /// Start a task in the background (must be called inside the tokio runtime).
     pub fn compute(self: &Arc<Self>, task: ComputeTask) {
-        if self.store.contains(&task.key) {
+        // A shuffle task always runs: its effect (pieces pushed for its attempt) is not
+        // the stored marker.
+        if task.shuffle.is_none() && self.store.contains(&task.key) {
             let nbytes = self
                 .store
                 .get(&task.key)
@@ -114,6 +123,24 @@ impl Executor {
         stolen
     }
 
+    /// Report a result: shuffle tasks name their attempt.
+    fn finished(&self, task: &ComputeTask, nbytes: u64, duration_us: u64) {
+        let key = task.key.clone();
+        self.report(match &task.shuffle {
+            Some(a) => WorkerEvent::ShuffleTaskFinished {
+                key,
+                attempt: a.attempt,
+                nbytes,
+                duration_us,
+            },
+            None => WorkerEvent::TaskFinished {
+                key,
+                nbytes,
+                duration_us,
+            },
+        });
+    }
+
     fn report(&self, event: WorkerEvent) {
         // The session is gone only when the worker is shutting down.
         let _ = self.events.send(event);
@@ -136,7 +163,27 @@ impl Executor {
                 return self.fail(key, format!("undecodable op: {e}"), vec![]);
             }
         };
-        let inputs = match self.gather(&task.inputs).await {
+        // Barrier and unpack tasks read nothing: their inputs are markers that only order
+        // them after the transfers.
+        let needs_inputs = !matches!(op, Op::ShuffleBarrier { .. } | Op::ShuffleUnpack { .. });
+        let gathered = if needs_inputs {
+            self.gather(&task.inputs).await
+        } else {
+            Ok(Vec::new())
+        };
+        let step = matches!(op, Op::ShuffleTransfer { .. } | Op::ShuffleUnpack { .. });
+        if let Some(assignment) = task.shuffle.clone().filter(|_| step) {
+            return match gathered {
+                Ok(inputs) => self.run_shuffle(key, assignment, op, inputs, slot).await,
+                Err((missing, message)) => {
+                    if slot.load(Ordering::Acquire) != STOLEN {
+                        Counters::sub(&self.counters.queued, 1);
+                        self.fail(key, message, missing);
+                    }
+                }
+            };
+        }
+        let inputs = match gathered {
             Ok(inputs) => inputs,
             Err((missing, message)) => {
                 if slot.load(Ordering::Acquire) != STOLEN {
@@ -173,11 +220,7 @@ impl Executor {
                 let nbytes = chunk.nbytes() as u64;
                 self.store.put(key.clone(), chunk);
                 Counters::add(&self.counters.tasks_done, 1);
-                self.report(WorkerEvent::TaskFinished {
-                    key,
-                    nbytes,
-                    duration_us: elapsed.as_micros() as u64,
-                });
+                self.finished(&task, nbytes, elapsed.as_micros() as u64);
             }
             Ok(Err(e)) => self.fail(key, e.to_string(), vec![]),
             Err(panic) => {
@@ -188,6 +231,137 @@ impl Executor {
                     .unwrap_or_else(|| "unknown panic payload".to_string());
                 self.fail(key, format!("kernel panicked: {message}"), vec![]);
             }
+        }
+    }
+
+    /// Start `f` on the kernel pool with panics caught; await the answer with [`pool_result`].
+    /// (A plain function, not an `async fn` borrowing `self`: the future stays `Send` for
+    /// every lifetime, which `tokio::spawn` needs.)
+    fn on_pool<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> tessera_core::Result<T> + Send + 'static,
+    ) -> oneshot::Receiver<std::thread::Result<tessera_core::Result<T>>> {
+        let (tx, rx) = oneshot::channel();
+        self.pool.spawn(move || {
+            let _ = tx.send(std::panic::catch_unwind(AssertUnwindSafe(f)));
+        });
+        rx
+    }
+
+    /// A transfer (cut the input, push the pieces to their owners) or an unpack (build the
+    /// partition from the local buffer). A broken attempt (owner unreachable, piece
+    /// missing) is reported as `ShuffleTaskFailed`, so the scheduler restarts the shuffle;
+    /// a malformed op fails the task like any kernel error.
+    async fn run_shuffle(
+        self: &Arc<Self>,
+        key: TaskKey,
+        assignment: ShuffleAssignment,
+        op: Op,
+        inputs: Vec<Chunk>,
+        slot: Arc<AtomicU8>,
+    ) {
+        if slot
+            .compare_exchange(QUEUED, RUNNING, Ordering::AcqRel, Ordering::Acquire)
+            .is_err()
+        {
+            return; // stolen before it started
+        }
+        Counters::sub(&self.counters.queued, 1);
+        Counters::add(&self.counters.executing, 1);
+        let start = Instant::now();
+        let outcome = self.shuffle_step(&assignment, op, inputs).await;
+        Counters::sub(&self.counters.executing, 1);
+        match outcome {
+            Ok(chunk) => {
+                let nbytes = chunk.nbytes() as u64;
+                self.store.put(key.clone(), chunk);
+                Counters::add(&self.counters.tasks_done, 1);
+                self.report(WorkerEvent::ShuffleTaskFinished {
+                    key,
+                    attempt: assignment.attempt,
+                    nbytes,
+                    duration_us: start.elapsed().as_micros() as u64,
+                });
+            }
+            Err(tessera_core::Error::Cluster(message)) => {
+                self.report(WorkerEvent::ShuffleTaskFailed {
+                    key,
+                    attempt: assignment.attempt,
+                    message,
+                });
+            }
+            Err(e) => self.fail(key, e.to_string(), vec![]),
+        }
+    }
+
+    async fn shuffle_step(
+        &self,
+        assignment: &ShuffleAssignment,
+        op: Op,
+        inputs: Vec<Chunk>,
+    ) -> tessera_core::Result<Chunk> {
+        use tessera_core::Error;
+        match op {
+            Op::ShuffleTransfer {
+                shuffle,
+                source,
+                split,
+            } => {
+                if shuffle != assignment.id {
+                    return Err(Error::other(format!(
+                        "transfer of shuffle {shuffle} assigned as part of shuffle {}",
+                        assignment.id
+                    )));
+                }
+                let [input] = <[Chunk; 1]>::try_from(inputs).map_err(|v| {
+                    Error::other(format!("a shuffle transfer takes 1 input, got {}", v.len()))
+                })?;
+                let pieces = pool_result(
+                    self.on_pool(move || tessera_core::shuffle::split(&split, &input))
+                        .await,
+                )?;
+                crate::shuffle::push_pieces(
+                    self.shuffles.clone(),
+                    self.peers.clone(),
+                    self.counters.clone(),
+                    self.self_address.clone(),
+                    assignment,
+                    source,
+                    pieces,
+                )
+                .await?;
+                Ok(tessera_core::shuffle::marker())
+            }
+            Op::ShuffleUnpack {
+                shuffle,
+                partition,
+                merge,
+            } => {
+                if shuffle != assignment.id {
+                    return Err(Error::other(format!(
+                        "unpack of shuffle {shuffle} assigned as part of shuffle {}",
+                        assignment.id
+                    )));
+                }
+                let (id, attempt) = (assignment.id.clone(), assignment.attempt);
+                let pieces = self.shuffles.pieces(&id, attempt, partition);
+                let chunk = pool_result(
+                    self.on_pool(move || tessera_core::shuffle::merge(&merge, &pieces))
+                        .await,
+                )
+                .map_err(|e| match e {
+                    Error::Cluster(m) => Error::Cluster(format!(
+                        "shuffle {id} attempt {attempt} partition {partition}: {m}"
+                    )),
+                    other => other,
+                })?;
+                self.shuffles.remove_partition(&id, attempt, partition);
+                Ok(chunk)
+            }
+            other => Err(Error::other(format!(
+                "{} is not a shuffle step",
+                other.name()
+            ))),
         }
     }
 
@@ -236,5 +410,25 @@ impl Executor {
         } else {
             Err((missing, messages.join("; ")))
         }
+    }
+}
+
+/// The answer of a closure run with `Executor::on_pool`: its result, or its panic as an error.
+fn pool_result<T>(
+    answer: Result<std::thread::Result<tessera_core::Result<T>>, oneshot::error::RecvError>,
+) -> tessera_core::Result<T> {
+    match answer {
+        Ok(Ok(r)) => r,
+        Ok(Err(panic)) => Err(tessera_core::Error::other(format!(
+            "kernel panicked: {}",
+            panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic payload".to_string())
+        ))),
+        Err(_) => Err(tessera_core::Error::other(
+            "the kernel pool dropped the task",
+        )),
     }
 }

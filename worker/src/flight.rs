@@ -1,7 +1,9 @@
 //! The worker's Arrow Flight data service: `DoGet` serves a held chunk (ticket = key),
-//! `DoPut` stores a chunk a client sends (descriptor path = key). Nothing else is offered.
+//! `DoPut` stores a chunk a client sends (descriptor path = key) or a shuffle piece a peer
+//! pushes (descriptor path = the piece header). Nothing else is offered.
 
 use crate::metrics::Counters;
+use crate::shuffle::ShuffleBuffers;
 use crate::store::ChunkStore;
 use arrow_flight::decode::FlightRecordBatchStream;
 use arrow_flight::encode::FlightDataEncoderBuilder;
@@ -15,6 +17,7 @@ use futures::stream::{self, BoxStream};
 use futures::{StreamExt, TryStreamExt};
 
 use std::sync::Arc;
+use tessera_core::shuffle::PieceHeader;
 use tessera_core::{Chunk, TaskKey};
 use tonic::{Request, Response, Status, Streaming};
 
@@ -62,12 +65,21 @@ pub const MAX_KEY_BYTES: usize = 4096;
 pub struct DataService {
     store: Arc<ChunkStore>,
     counters: Arc<Counters>,
+    shuffles: Arc<ShuffleBuffers>,
 }
 
 impl DataService {
-    /// Serve `store`, counting bytes in `counters`.
-    pub fn new(store: Arc<ChunkStore>, counters: Arc<Counters>) -> Self {
-        DataService { store, counters }
+    /// Serve `store`, counting bytes in `counters`; shuffle pieces go to `shuffles`.
+    pub fn new(
+        store: Arc<ChunkStore>,
+        counters: Arc<Counters>,
+        shuffles: Arc<ShuffleBuffers>,
+    ) -> Self {
+        DataService {
+            store,
+            counters,
+            shuffles,
+        }
     }
 }
 
@@ -160,16 +172,35 @@ impl FlightService for DataService {
             .message()
             .await?
             .ok_or_else(|| Status::invalid_argument("DoPut stream was empty"))?;
-        let path = first
+        let full_path = first
             .flight_descriptor
             .as_ref()
-            .and_then(|d| d.path.first())
-            .ok_or_else(|| {
-                Status::invalid_argument("DoPut needs a descriptor whose path is the chunk key")
-            })?;
+            .map(|d| d.path.clone())
+            .unwrap_or_default();
+        let piece = PieceHeader::from_path(&full_path)
+            .map_err(|e| Status::invalid_argument(e.to_string()))?;
+        let path = full_path.first().ok_or_else(|| {
+            Status::invalid_argument("DoPut needs a descriptor whose path is the chunk key")
+        })?;
         let key = key_from_bytes(path.as_bytes())?;
         let messages = stream::once(async move { Ok(first) })
             .chain(input.map_err(|s| FlightError::Tonic(Box::new(s))));
+        if let Some(header) = piece {
+            let what = format!(
+                "shuffle {} piece {}<-{}",
+                header.shuffle, header.partition, header.source
+            );
+            let chunk = decode_chunk(messages)
+                .await
+                .map_err(|e| Status::invalid_argument(format!("{what}: {e}")))?;
+            Counters::add(&self.counters.bytes_received, chunk.nbytes() as u64);
+            self.shuffles
+                .accept(header, chunk)
+                .map_err(|e| Status::resource_exhausted(format!("{what}: {e}")))?;
+            return Ok(Response::new(
+                stream::once(async { Ok(PutResult::default()) }).boxed(),
+            ));
+        }
         let chunk = decode_chunk(messages)
             .await
             .map_err(|e| Status::invalid_argument(format!("chunk {key}: {e}")))?;

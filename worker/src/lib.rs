@@ -6,6 +6,7 @@ pub mod flight;
 pub mod metrics;
 pub mod peers;
 pub mod session;
+pub mod shuffle;
 pub mod store;
 
 pub use session::{WorkerConfig, run_worker};

@@ -3,7 +3,7 @@
 
 use crate::flight::{MAX_FLIGHT_MESSAGE, encode_chunk};
 use arrow_flight::flight_service_client::FlightServiceClient;
-use arrow_flight::{FlightDescriptor, Ticket};
+use arrow_flight::{FlightData, FlightDescriptor, Ticket};
 use futures::{StreamExt, TryStreamExt};
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -114,27 +114,35 @@ impl PeerPool {
 
     /// Put `chunk` under `key` on the worker at `address`.
     pub async fn put(&self, address: &str, key: &TaskKey, chunk: &Chunk) -> Result<()> {
+        self.put_path(address, vec![key.to_string()], chunk).await
+    }
+
+    /// Put `chunk` on the worker at `address` with a `DoPut` whose descriptor path is `path`
+    /// (a key, or a shuffle piece header). A failed connection is forgotten.
+    ///
+    /// Boxed, so that callers inside spawned tasks stay `Send` (rustc cannot prove it for
+    /// every lifetime of the borrowed arguments through the Flight stream adapters).
+    pub fn put_path<'a>(
+        &'a self,
+        address: &'a str,
+        path: Vec<String>,
+        chunk: &'a Chunk,
+    ) -> futures::future::BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            let result = self.put_once(address, path, chunk).await;
+            if result.is_err() {
+                self.forget(address);
+            }
+            result
+        })
+    }
+
+    async fn put_once(&self, address: &str, path: Vec<String>, chunk: &Chunk) -> Result<()> {
         let mut client = self.client(address).await?;
-        let descriptor = FlightDescriptor::new_path(vec![key.to_string()]);
-        let mut first = true;
-        let messages = encode_chunk(chunk).filter_map(move |m| {
-            let out = match m {
-                Ok(mut data) => {
-                    if first {
-                        data.flight_descriptor = Some(descriptor.clone());
-                        first = false;
-                    }
-                    Some(data)
-                }
-                Err(e) => {
-                    tracing::error!("encoding chunk for DoPut: {e}");
-                    None
-                }
-            };
-            futures::future::ready(out)
-        });
+        let key = path.join("/");
+        let messages = put_messages(chunk, path);
         let mut results = client
-            .do_put(messages)
+            .do_put(tonic::Request::new(messages))
             .await
             .map_err(|s| Error::Cluster(format!("putting {key} on {address}: {}", s.message())))?
             .into_inner();
@@ -143,4 +151,27 @@ impl PeerPool {
         }
         Ok(())
     }
+}
+
+/// The `DoPut` messages of `chunk`, the first carrying the descriptor `path`. Encoded up
+/// front (the encoder is pure CPU work over shared buffers) into a plain `'static`
+/// stream: a stream adapter borrowing anything makes rustc fail to prove the put's
+/// future `Send` inside spawned tasks.
+fn put_messages(
+    chunk: &Chunk,
+    path: Vec<String>,
+) -> futures::stream::Iter<std::vec::IntoIter<FlightData>> {
+    let encoded: Vec<FlightData> =
+        futures::executor::block_on(encode_chunk(chunk).collect::<Vec<_>>())
+            .into_iter()
+            .filter_map(|m| {
+                m.map_err(|e| tracing::error!("encoding chunk for DoPut: {e}"))
+                    .ok()
+            })
+            .collect();
+    let mut encoded = encoded;
+    if let Some(first) = encoded.first_mut() {
+        first.flight_descriptor = Some(FlightDescriptor::new_path(path));
+    }
+    futures::stream::iter(encoded)
 }

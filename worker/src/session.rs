@@ -5,6 +5,7 @@ use crate::executor::Executor;
 use crate::flight::{DataService, MAX_FLIGHT_MESSAGE};
 use crate::metrics::{Counters, process_memory};
 use crate::peers::PeerPool;
+use crate::shuffle::ShuffleBuffers;
 use crate::store::ChunkStore;
 use arrow_flight::flight_service_server::FlightServiceServer;
 use std::net::SocketAddr;
@@ -58,9 +59,14 @@ pub async fn run_worker(config: WorkerConfig) -> Result<()> {
     let store = Arc::new(ChunkStore::default());
     let counters = Arc::new(Counters::default());
     let peers = Arc::new(PeerPool::default());
-    let data = FlightServiceServer::new(DataService::new(store.clone(), counters.clone()))
-        .max_decoding_message_size(MAX_FLIGHT_MESSAGE)
-        .max_encoding_message_size(MAX_FLIGHT_MESSAGE);
+    let shuffles = Arc::new(ShuffleBuffers::new(config.memory_limit));
+    let data = FlightServiceServer::new(DataService::new(
+        store.clone(),
+        counters.clone(),
+        shuffles.clone(),
+    ))
+    .max_decoding_message_size(MAX_FLIGHT_MESSAGE)
+    .max_encoding_message_size(MAX_FLIGHT_MESSAGE);
     let server = tokio::spawn(
         crate::flight::data_server()
             .add_service(data)
@@ -126,6 +132,7 @@ pub async fn run_worker(config: WorkerConfig) -> Result<()> {
         config.threads,
         data_address.clone(),
         events.clone(),
+        shuffles.clone(),
     )
     .map_err(|e| Error::Cluster(format!("cannot start the kernel pool: {e}")))?;
     tokio::spawn(send_batches(events_rx, outbound.clone()));
@@ -133,6 +140,7 @@ pub async fn run_worker(config: WorkerConfig) -> Result<()> {
         events,
         store.clone(),
         counters,
+        shuffles.clone(),
         Duration::from_millis(heartbeat_ms.max(10)),
     ));
 
@@ -143,6 +151,9 @@ pub async fn run_worker(config: WorkerConfig) -> Result<()> {
                     match command {
                         WorkerCommand::Compute(task) => executor.compute(task),
                         WorkerCommand::Release(keys) => store.remove(&keys),
+                        WorkerCommand::ForgetShuffle { id, attempt } => {
+                            shuffles.forget(&id, attempt)
+                        }
                         WorkerCommand::Steal(key) => {
                             let stolen = executor.steal(&key);
                             let _ = executor_events(
@@ -217,6 +228,7 @@ async fn heartbeats(
     events: mpsc::UnboundedSender<WorkerEvent>,
     store: Arc<ChunkStore>,
     counters: Arc<Counters>,
+    shuffles: Arc<ShuffleBuffers>,
     every: Duration,
 ) {
     let mut tick = tokio::time::interval(every);
@@ -232,6 +244,8 @@ async fn heartbeats(
             bytes_received: Counters::get(&counters.bytes_received),
             tasks_done: Counters::get(&counters.tasks_done),
             transfer_rate: counters.transfer_rate(),
+            shuffle_bytes: shuffles.bytes(),
+            shuffle_bytes_received: shuffles.received(),
         };
         if events.send(WorkerEvent::Heartbeat(metrics)).is_err() {
             return;

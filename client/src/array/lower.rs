@@ -9,6 +9,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use tessera_core::key::Tokenizer;
 use tessera_core::ops::{Op, Reduction};
+use tessera_core::shuffle::ShuffleSpec;
 use tessera_core::{Task, TaskGraph, TaskKey};
 
 /// How a [`NodeKind::Custom`] node becomes tasks. Each new operation implements this in
@@ -28,6 +29,7 @@ pub(crate) trait LowerNode: Send + Sync {
 /// Where a [`LowerNode`] puts its tasks.
 pub(crate) struct TaskSink<'a> {
     graph: &'a mut TaskGraph,
+    shuffles: &'a mut Vec<ShuffleSpec>,
 }
 
 impl TaskSink<'_> {
@@ -36,6 +38,11 @@ impl TaskSink<'_> {
         self.graph
             .tasks
             .push(Task::new(key, op, inputs, nbytes_hint));
+    }
+
+    /// Declare a shuffle among the pushed tasks (see `tessera_core::shuffle`).
+    pub(crate) fn shuffle(&mut self, spec: ShuffleSpec) {
+        self.shuffles.push(spec);
     }
 }
 
@@ -54,6 +61,8 @@ pub(crate) struct Lowered {
     pub outputs: Vec<TaskKey>,
     /// Nodes of client-held chunks, which must be on workers before the graph runs.
     pub literals: Vec<Arc<Node>>,
+    /// The shuffles among the graph's tasks, for the scheduler.
+    pub shuffles: Vec<ShuffleSpec>,
 }
 
 /// Lower the expression rooted at `root`, optimized: elementwise chains fused, tasks the
@@ -61,7 +70,21 @@ pub(crate) struct Lowered {
 pub(crate) fn lower(root: &Arc<Node>) -> Lowered {
     let mut lowered = lower_with(root, plan_fusion(root));
     cull(&mut lowered.graph, &lowered.outputs);
+    retain_shuffles(&mut lowered);
     lowered
+}
+
+/// Drop from the shuffle specs what culling removed from the graph (a shuffle whose barrier
+/// is gone, unpack tasks nothing needs).
+fn retain_shuffles(lowered: &mut Lowered) {
+    if lowered.shuffles.is_empty() {
+        return;
+    }
+    let present: HashSet<&TaskKey> = lowered.graph.tasks.iter().map(|t| &t.key).collect();
+    lowered.shuffles.retain(|s| present.contains(&s.barrier));
+    for s in &mut lowered.shuffles {
+        s.outputs.retain(|(_, k)| present.contains(k));
+    }
 }
 
 /// Lower the expression as written: one layer of tasks per node, nothing removed.
@@ -75,12 +98,14 @@ fn lower_with(root: &Arc<Node>, plan: FusionPlan) -> Lowered {
         literals: Vec::new(),
         seen: HashSet::new(),
         plan,
+        shuffles: Vec::new(),
     };
     l.node(root);
     Lowered {
         graph: l.graph,
         outputs: chunk_keys(root),
         literals: l.literals,
+        shuffles: l.shuffles,
     }
 }
 
@@ -113,6 +138,7 @@ struct Lowering {
     literals: Vec<Arc<Node>>,
     seen: HashSet<String>,
     plan: FusionPlan,
+    shuffles: Vec<ShuffleSpec>,
 }
 
 impl Lowering {
@@ -251,6 +277,7 @@ impl Lowering {
             NodeKind::Custom { inputs, lowering } => {
                 let mut sink = TaskSink {
                     graph: &mut self.graph,
+                    shuffles: &mut self.shuffles,
                 };
                 lowering.lower(node, inputs, &mut sink);
             }

@@ -37,6 +37,7 @@ pub use storage::{
     from_npy, from_zarr, from_zarr_chunks, try_from_npy, try_from_zarr, try_from_zarr_chunks,
 };
 pub use ufuncs::{try_where, where_};
+pub use rechunk::RechunkMethod;
 
 use crate::client::KeyHold;
 use std::sync::Arc;

@@ -142,6 +142,11 @@ pub fn execute(op: &Op, inputs: &[Chunk]) -> Result<Chunk> {
             ordering::bincount(*length, &inputs[0])
         }
         Op::TopK { k, axis } => ordering::topk(*k, *axis, inputs),
+        Op::ShuffleBarrier { .. } => Ok(crate::shuffle::marker()),
+        Op::ShuffleTransfer { .. } | Op::ShuffleUnpack { .. } => Err(Error::other(format!(
+            "{} runs in a worker's shuffle service, not as a plain kernel",
+            op.name()
+        ))),
     }
 }
 

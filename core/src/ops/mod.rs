@@ -251,6 +251,31 @@ pub enum Op {
         /// The selection axis.
         axis: usize,
     },
+    /// Shuffle transfer: cut the one input chunk into pieces and push each to the owner of
+    /// its output partition (see [`crate::shuffle`]). Runs in a worker's shuffle service.
+    ShuffleTransfer {
+        /// The shuffle's id.
+        shuffle: String,
+        /// Which input of the shuffle this is (pieces are keyed by it).
+        source: u64,
+        /// How the input is cut.
+        split: crate::shuffle::Split,
+    },
+    /// Shuffle barrier: every transfer of the shuffle is done (its inputs). Stores a marker.
+    ShuffleBarrier {
+        /// The shuffle's id.
+        shuffle: String,
+    },
+    /// Shuffle unpack: build output `partition` from the pieces in the local shuffle
+    /// buffer. Must run on the partition's owner; its one input is the barrier.
+    ShuffleUnpack {
+        /// The shuffle's id.
+        shuffle: String,
+        /// The output partition.
+        partition: u64,
+        /// How the pieces are put together.
+        merge: crate::shuffle::Merge,
+    },
 }
 
 impl Op {
@@ -282,6 +307,9 @@ impl Op {
             Op::Ghost { .. } => "ghost",
             Op::Bincount { .. } => "bincount",
             Op::TopK { .. } => "topk",
+            Op::ShuffleTransfer { .. } => "shuffle-transfer",
+            Op::ShuffleBarrier { .. } => "shuffle-barrier",
+            Op::ShuffleUnpack { .. } => "shuffle-unpack",
         }
     }
 }

@@ -47,6 +47,7 @@ impl SchedulerState {
             graph,
             wanted,
             scattered,
+            shuffles,
         } = submission;
         let resolved = match self.validate_submission(client, &graph, &wanted, &scattered) {
             Ok(r) => r,
@@ -142,6 +143,7 @@ impl SchedulerState {
             self.tasks.recs[t as usize].inputs = inputs;
             self.dirty.push(t);
         }
+        self.register_shuffles(shuffles);
         // Retried keys that some client (maybe another one) still wants are computed again.
         for t in retried {
             if self.tasks.recs[t as usize].is_needed() {

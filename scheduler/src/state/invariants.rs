@@ -22,10 +22,122 @@ impl SchedulerState {
         self.check_containers()?;
         self.check_workers()?;
         self.check_clients()?;
+        self.check_shuffles()?;
         ensure!(self.dirty.is_empty(), "dirty list not drained");
         ensure!(self.out.is_empty(), "outputs not handed over");
         ensure!(self.release_workers.is_empty(), "releases not flushed");
         ensure!(self.loss_context.is_none(), "loss context left set");
+        Ok(())
+    }
+
+    /// Shuffle records point at live tasks tagged with them; a running shuffle's owners are
+    /// live and cover its partitions; restricted tasks are unpack tasks of a running shuffle,
+    /// restricted to their partition's owner, and only ever processing there.
+    fn check_shuffles(&self) -> Result<(), String> {
+        let recs = &self.tasks.recs;
+        ensure!(
+            self.shuffle_ids.len() == self.shuffles.len(),
+            "{} shuffle ids for {} shuffles",
+            self.shuffle_ids.len(),
+            self.shuffles.len()
+        );
+        ensure!(
+            self.restart_queue.is_empty(),
+            "shuffle restarts left queued"
+        );
+        let mut restricted = 0usize;
+        for (&sid, sh) in self.shuffles.iter() {
+            ensure!(
+                self.shuffle_ids.get(&sh.id) == Some(&sid),
+                "shuffle {} not indexed by its id",
+                sh.id
+            );
+            let members = sh
+                .transfers
+                .iter()
+                .chain([&sh.barrier])
+                .chain(sh.outputs.iter().map(|(_, t)| t));
+            for &t in members {
+                let r = &recs[t as usize];
+                ensure!(
+                    r.state != State::Free,
+                    "shuffle {} holds a forgotten task",
+                    sh.id
+                );
+                ensure!(
+                    r.shuffle == Some(sid),
+                    "task {} of shuffle {} is tagged {:?}",
+                    r.key,
+                    sh.id,
+                    r.shuffle
+                );
+            }
+            if sh.running() {
+                ensure!(sh.attempt > 0, "shuffle {} runs attempt 0", sh.id);
+                let mut start = 0u64;
+                for &(end, w) in &sh.owners {
+                    ensure!(
+                        self.workers.is_live(w),
+                        "shuffle {} has dead owner {w}",
+                        sh.id
+                    );
+                    ensure!(
+                        end > start || (end == 0 && sh.partitions == 0),
+                        "shuffle {} owner runs are not increasing",
+                        sh.id
+                    );
+                    start = end;
+                }
+                ensure!(
+                    start == sh.partitions,
+                    "shuffle {} owners cover {start} of {} partitions",
+                    sh.id,
+                    sh.partitions
+                );
+                for &(p, t) in &sh.outputs {
+                    ensure!(
+                        recs[t as usize].restrict == sh.owner(p),
+                        "unpack {} of partition {p} restricted to {:?}, owner {:?}",
+                        recs[t as usize].key,
+                        recs[t as usize].restrict,
+                        sh.owner(p)
+                    );
+                }
+                restricted += sh.outputs.len();
+            }
+        }
+        let mut seen = 0usize;
+        for r in recs.iter() {
+            if r.state == State::Free {
+                continue;
+            }
+            if let Some(sid) = r.shuffle {
+                ensure!(
+                    self.shuffles.contains_key(&sid),
+                    "task {} tagged with unknown shuffle {sid}",
+                    r.key
+                );
+            }
+            if let Some(w) = r.restrict {
+                seen += 1;
+                ensure!(
+                    self.workers.is_live(w),
+                    "task {} restricted to dead worker {w}",
+                    r.key
+                );
+                if let State::Processing(p) = r.state {
+                    ensure!(
+                        p == w,
+                        "task {} restricted to {w} is processing on {p}",
+                        r.key
+                    );
+                }
+            }
+        }
+        ensure!(
+            seen == restricted,
+            "{seen} restricted tasks, {restricted} unpack tasks of running shuffles"
+        );
         Ok(())
     }
 

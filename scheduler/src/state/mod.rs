@@ -26,6 +26,7 @@ mod intake;
 mod invariants;
 mod key_index;
 mod placement;
+mod shuffle;
 mod small;
 mod task;
 mod transitions;
@@ -38,7 +39,7 @@ mod tests;
 use self::fx::FxMap;
 use self::task::{STATE_NAMES, State, TaskId, TaskTable, WIdx};
 use self::worker::Workers;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use tessera_core::key::TaskKey;
 use tessera_core::wire::{
     ClientEvent, ClientId, ClusterInfo, WorkerCommand, WorkerId, WorkerSummary,
@@ -161,6 +162,13 @@ pub struct SchedulerState {
     touched: Vec<WIdx>,
     scratch_deps: Vec<TaskId>,
     scratch_workers: Vec<WIdx>,
+    /// Shuffles by internal id (see [`shuffle`]).
+    shuffles: FxMap<u32, shuffle::ShuffleRecord>,
+    /// Internal shuffle id by the client's shuffle id.
+    shuffle_ids: HashMap<String, u32>,
+    next_shuffle: u32,
+    /// Shuffles to restart before the current call returns.
+    restart_queue: Vec<u32>,
 }
 
 impl SchedulerState {
@@ -193,6 +201,10 @@ impl SchedulerState {
             touched: Vec::new(),
             scratch_deps: Vec::new(),
             scratch_workers: Vec::new(),
+            shuffles: FxMap::default(),
+            shuffle_ids: HashMap::new(),
+            next_shuffle: 0,
+            restart_queue: Vec::new(),
         }
     }
 
@@ -266,6 +278,7 @@ impl SchedulerState {
 
     /// Finish a public call: settle consequences and hand over the accumulated messages.
     fn finish_call(&mut self) -> Outputs {
+        self.run_queued_restarts();
         self.drain_dirty();
         self.fill_roots();
         self.balance();

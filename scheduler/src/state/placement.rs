@@ -16,6 +16,9 @@ impl SchedulerState {
         if self.workers.live.is_empty() {
             return None;
         }
+        if let Some(r) = self.tasks.recs[t as usize].restrict {
+            return self.workers.is_live(r).then_some(r);
+        }
         self.epoch = self.epoch.wrapping_add(1);
         if self.epoch == 0 {
             self.mark.iter_mut().for_each(|m| *m = 0);
@@ -255,7 +258,7 @@ impl SchedulerState {
             if chosen.len() == want {
                 break;
             }
-            if self.steals.contains_key(&t) {
+            if self.steals.contains_key(&t) || self.tasks.recs[t as usize].restrict.is_some() {
                 continue;
             }
             if self.transfer_us(self.missing_bytes(t, thief)) < wait_us {

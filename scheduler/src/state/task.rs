@@ -205,6 +205,11 @@ pub struct TaskRecord {
     pub failures: u32,
     /// Times a worker could not fetch this task's inputs.
     pub fetch_retries: u32,
+    /// The shuffle this task belongs to (a key of `SchedulerState::shuffles`), if any.
+    pub shuffle: Option<u32>,
+    /// The only worker this task may run on, if restricted (a shuffle's unpack tasks run
+    /// on the owner of their partition).
+    pub restrict: Option<WIdx>,
 }
 
 impl TaskRecord {
@@ -233,6 +238,8 @@ impl TaskRecord {
             reserved_by: None,
             failures: 0,
             fetch_retries: 0,
+            shuffle: None,
+            restrict: None,
         }
     }
 

@@ -112,6 +112,15 @@ impl SchedulerState {
             self.root_queue.insert(rec.priority, t);
             return;
         }
+        if !self.shuffle_placeable(t) {
+            // An unpack task whose shuffle buffers are gone: it waits for the restart
+            // queued by `shuffle_placeable` (run before this call returns).
+            if self.tasks.recs[t as usize].state != State::Waiting {
+                self.set_state(t, State::Waiting);
+            }
+            self.recount_waiting(t);
+            return;
+        }
         match self.decide_worker(t) {
             Some(w) => self.assign(t, w),
             None => {
@@ -135,6 +144,9 @@ impl SchedulerState {
             .push(self.tasks.index.hash(&self.tasks.recs[t as usize].key));
         self.workers.refresh(w, self.root_slack);
         self.set_state(t, State::Processing(w));
+        if let Some(sid) = self.shuffle_of(t) {
+            self.ensure_shuffle_started(sid);
+        }
         let cmd = self.compute_command(t);
         self.out
             .to_workers
@@ -163,6 +175,9 @@ impl SchedulerState {
                     }
                 })
                 .collect(),
+            shuffle: self
+                .shuffle_of(t)
+                .and_then(|sid| self.shuffle_assignment(sid)),
         }
     }
 
@@ -210,6 +225,7 @@ impl SchedulerState {
         }
         self.scratch_deps = deps;
         self.dirty.push(t);
+        self.maybe_finish_shuffle(t);
     }
 
     /// Send `InMemory` for `t` to every client that wants it.
@@ -282,7 +298,7 @@ impl SchedulerState {
     }
 
     /// Recompute `waiting_on` of a waiting task from its inputs' states.
-    fn recount_waiting(&mut self, t: TaskId) {
+    pub(super) fn recount_waiting(&mut self, t: TaskId) {
         let rec = &self.tasks.recs[t as usize];
         let n = rec
             .inputs
@@ -403,6 +419,7 @@ impl SchedulerState {
 
     /// Forget a record nobody references: its slot is freed and its inputs re-examined.
     fn forget(&mut self, t: TaskId) {
+        self.forget_shuffle_member(t);
         for k in 0..self.tasks.recs[t as usize].inputs.len() {
             let i = self.tasks.recs[t as usize].inputs[k];
             self.tasks.recs[i as usize].live_dependents -= 1;

@@ -81,6 +81,8 @@ impl SchedulerState {
                 self.err(t, Arc::new(e));
             }
         }
+        // Shuffles it owned partitions of start over (their buffers there are gone).
+        self.restart_shuffles_owned_by(w, &format!("worker {addr} died ({reason})"));
         // Its results: drop it as a holder everywhere first, then handle what was lost.
         let mut lost = Vec::new();
         for &t in &rec.has_what {
@@ -164,6 +166,28 @@ impl SchedulerState {
                     missing_inputs,
                 } => self.on_failed(w, &key, message, &missing_inputs),
                 WorkerEvent::StealAnswer { key, stolen } => self.on_steal_answer(w, &key, stolen),
+                WorkerEvent::ShuffleTaskFinished {
+                    key,
+                    attempt,
+                    nbytes,
+                    duration_us,
+                } => {
+                    let stale = self
+                        .tasks
+                        .get(&key)
+                        .and_then(|t| self.shuffle_attempt_current(t, attempt))
+                        == Some(false);
+                    if stale {
+                        tracing::debug!(%key, attempt, "result of a superseded shuffle attempt ignored");
+                    } else {
+                        self.on_finished(w, &key, nbytes, duration_us);
+                    }
+                }
+                WorkerEvent::ShuffleTaskFailed {
+                    key,
+                    attempt,
+                    message,
+                } => self.on_shuffle_failed(w, &key, attempt, message),
                 WorkerEvent::Heartbeat(m) => {
                     self.observe_transfer_rate(m.transfer_rate);
                     if let Some(rec) = self.workers.get_mut(w) {
@@ -215,7 +239,13 @@ impl SchedulerState {
         }
     }
 
-    fn on_failed(&mut self, w: WIdx, key: &TaskKey, message: String, missing: &[TaskKey]) {
+    pub(super) fn on_failed(
+        &mut self,
+        w: WIdx,
+        key: &TaskKey,
+        message: String,
+        missing: &[TaskKey],
+    ) {
         let Some(t) = self.tasks.get(key) else {
             tracing::warn!(%key, worker = w, "failure of an unknown key ignored");
             return;

@@ -90,6 +90,7 @@ impl H {
             graph: TaskGraph { tasks },
             wanted: wanted.iter().map(|s| k(s)).collect(),
             scattered: vec![],
+            shuffles: vec![],
         };
         self.submit_full(c, sub)
     }
@@ -105,6 +106,7 @@ impl H {
                 worker: worker.to_string(),
                 nbytes,
             }],
+            shuffles: vec![],
         };
         self.submit_full(c, sub)
     }

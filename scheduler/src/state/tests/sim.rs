@@ -65,6 +65,7 @@ impl Sim {
                     };
                     sw.outbox.push(WorkerEvent::StealAnswer { key, stolen });
                 }
+                WorkerCommand::ForgetShuffle { .. } => {}
             }
         }
         for (c, ev) in out.to_clients {
