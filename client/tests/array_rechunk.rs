@@ -240,7 +240,18 @@ fn sigkill_of_a_worker_mid_shuffle_restarts_it_and_the_values_are_right() {
         let c = client.clone();
         let y = y.clone();
         let handle = s.spawn(move || c.compute::<f64, ndarray::Ix2>(&y));
-        std::thread::sleep(Duration::from_millis(500));
+        // Kill a worker once pieces are arriving (every worker owns partitions).
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline
+            && client
+                .cluster_info()
+                .unwrap()
+                .workers
+                .iter()
+                .all(|w| w.metrics.shuffle_bytes_received == 0)
+        {
+            std::thread::sleep(Duration::from_millis(20));
+        }
         cluster.kill_worker(0).unwrap();
         handle.join().unwrap()
     });

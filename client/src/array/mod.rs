@@ -16,6 +16,7 @@ mod map_blocks;
 pub(crate) mod optimize;
 mod ordering;
 mod overlap;
+mod percentile;
 mod rechunk;
 mod reduce;
 mod reductions;
@@ -23,6 +24,7 @@ mod scan;
 mod shape;
 mod storage;
 mod ufuncs;
+mod unique;
 
 pub use blockwise::{blockwise, try_blockwise};
 pub use chunks::ChunkGrid;

@@ -25,6 +25,7 @@ mod scan;
 mod slicing;
 pub mod storage;
 mod ufuncs;
+mod unique;
 
 #[cfg(test)]
 mod proptests;
@@ -142,6 +143,7 @@ pub fn execute(op: &Op, inputs: &[Chunk]) -> Result<Chunk> {
             ordering::bincount(*length, &inputs[0])
         }
         Op::TopK { k, axis } => ordering::topk(*k, *axis, inputs),
+        Op::Unique => unique::unique(inputs),
         Op::ShuffleBarrier { .. } => Ok(crate::shuffle::marker()),
         Op::ShuffleTransfer { .. } | Op::ShuffleUnpack { .. } => Err(Error::other(format!(
             "{} runs in a worker's shuffle service, not as a plain kernel",

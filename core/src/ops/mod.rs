@@ -276,6 +276,9 @@ pub enum Op {
         /// How the pieces are put together.
         merge: crate::shuffle::Merge,
     },
+    /// The distinct values of all inputs (one int or bool dtype, any shapes), ascending,
+    /// as a 1-d chunk (`unique`: per chunk, then merged in a tree with the same op).
+    Unique,
 }
 
 impl Op {
@@ -310,6 +313,7 @@ impl Op {
             Op::ShuffleTransfer { .. } => "shuffle-transfer",
             Op::ShuffleBarrier { .. } => "shuffle-barrier",
             Op::ShuffleUnpack { .. } => "shuffle-unpack",
+            Op::Unique => "unique",
         }
     }
 }

@@ -373,6 +373,20 @@ impl SchedulerState {
         Some(rec.running() && rec.attempt == attempt)
     }
 
+    /// A shuffle task finished for a superseded attempt: its result is ignored, and the
+    /// copy `w` stored is released unless `w` holds or runs the task for the current
+    /// attempt (a `Release` sent now reaches `w` before any later `Compute` of the key).
+    pub(super) fn drop_stale_shuffle_result(&mut self, w: WIdx, key: &TaskKey, attempt: u64) {
+        tracing::debug!(%key, attempt, "result of a superseded shuffle attempt ignored");
+        let Some(t) = self.tasks.get(key) else {
+            return;
+        };
+        let r = &self.tasks.recs[t as usize];
+        if r.state != State::Processing(w) && !r.holders.contains(w) {
+            self.queue_release(w, t);
+        }
+    }
+
     /// A shuffle task failed because its attempt is broken: restart the shuffle, if the
     /// report is about the current attempt and the task is still processing there.
     pub(super) fn on_shuffle_failed(&mut self, w: WIdx, key: &TaskKey, attempt: u64, msg: String) {

@@ -3,5 +3,6 @@
 
 mod harness;
 mod recovery;
+mod shuffle;
 mod sim;
 mod unit;

@@ -178,7 +178,7 @@ impl SchedulerState {
                         .and_then(|t| self.shuffle_attempt_current(t, attempt))
                         == Some(false);
                     if stale {
-                        tracing::debug!(%key, attempt, "result of a superseded shuffle attempt ignored");
+                        self.drop_stale_shuffle_result(w, &key, attempt);
                     } else {
                         self.on_finished(w, &key, nbytes, duration_us);
                     }
