@@ -114,9 +114,11 @@ pub struct WorkerMetrics {
     /// fetching, since start; 0 until the first fetch).
     pub transfer_rate: u64,
     /// Bytes of shuffle pieces held in this worker's shuffle buffers now.
+    #[serde(default)]
     pub shuffle_bytes: u64,
     /// Bytes of shuffle pieces this worker has accepted into its buffers since start
     /// (from peers and from its own transfers).
+    #[serde(default)]
     pub shuffle_bytes_received: u64,
 }
 
@@ -164,6 +166,7 @@ pub struct ComputeTask {
     /// Where each input can be fetched, in the op's input order.
     pub inputs: Vec<InputLocation>,
     /// For a task of a shuffle: its attempt and the partition owners.
+    #[serde(default)]
     pub shuffle: Option<ShuffleAssignment>,
 }
 
@@ -199,6 +202,7 @@ pub struct Submission {
     /// Chunks the client already put on workers over Flight.
     pub scattered: Vec<ScatteredKey>,
     /// The shuffles among the graph's tasks (see [`crate::shuffle`]).
+    #[serde(default)]
     pub shuffles: Vec<ShuffleSpec>,
 }
 

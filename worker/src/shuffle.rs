@@ -95,6 +95,9 @@ impl ShuffleBuffers {
             .and_then(|p| p.get(&header.source))
             .map_or(0, |c| c.nbytes() as u64);
         let held = self.bytes();
+        // Spill hook: past a target fraction of the limit, the coldest partitions' pieces
+        // would be written here as Arrow IPC files on local disk (keeping only their paths
+        // in `parts`), and `pieces` would read them back; until then a full buffer refuses.
         if held - replaced + n > self.limit {
             return Err(Error::Cluster(format!(
                 "shuffle {}: a piece of {n} bytes for partition {} would exceed this worker's \

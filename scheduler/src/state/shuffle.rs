@@ -311,18 +311,6 @@ impl SchedulerState {
                 },
             ));
         }
-        if restarts > MAX_SHUFFLE_RESTARTS {
-            let e = TaskError {
-                key: self.tasks.recs[barrier as usize].key.to_string(),
-                worker: "scheduler".into(),
-                message: format!(
-                    "shuffle {id} was restarted {MAX_SHUFFLE_RESTARTS} times and is given up \
-                     (last reason: {why})"
-                ),
-            };
-            self.err(barrier, Arc::new(e));
-            return;
-        }
         // Results of the attempt are dropped; running tasks of it are re-placed.
         let mut lost = Vec::new();
         let mut replaced = Vec::new();
@@ -349,6 +337,23 @@ impl SchedulerState {
         }
         for &t in &replaced {
             self.recount_waiting(t);
+        }
+        if restarts > MAX_SHUFFLE_RESTARTS {
+            // Given up: the transfers and the barrier err (their results are dropped above,
+            // so `err` reaches them), and with them every pending task downstream.
+            let e = Arc::new(TaskError {
+                key: self.tasks.recs[barrier as usize].key.to_string(),
+                worker: "scheduler".into(),
+                message: format!(
+                    "shuffle {id} was restarted {MAX_SHUFFLE_RESTARTS} times and is given up \
+                     (last reason: {why})"
+                ),
+            });
+            for &t in &members {
+                self.err(t, e.clone());
+            }
+            self.flush_releases();
+            return;
         }
         // The releases must reach workers before any new `Compute` of the same keys.
         self.flush_releases();
