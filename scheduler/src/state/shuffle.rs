@@ -389,6 +389,7 @@ impl SchedulerState {
         let r = &self.tasks.recs[t as usize];
         if r.state != State::Processing(w) && !r.holders.contains(w) {
             self.queue_release(w, t);
+            self.flush_releases();
         }
     }
 
