@@ -270,7 +270,9 @@ fn random_unique_matches_sort_and_dedup() {
                     let mut want: Vec<bool> = d.iter().copied().collect();
                     want.sort_unstable();
                     want.dedup();
-                    let got = client.compute_unique::<bool>(&from_ndarray(&d, chunks)).unwrap();
+                    let got = client
+                        .compute_unique::<bool>(&from_ndarray(&d, chunks))
+                        .unwrap();
                     prop_assert_eq!(got.to_vec(), want);
                 }
             }
@@ -290,7 +292,10 @@ fn unique_over_many_chunks_and_its_refusals() {
     assert_eq!(got.to_vec(), (0..41).collect::<Vec<i64>>());
     // A derived (lazy) array works as well as a literal one.
     let got = client.compute_unique::<i64>(&(&x * 2i64 - 1i64)).unwrap();
-    assert_eq!(got.to_vec(), (0..41).map(|v| 2 * v - 1).collect::<Vec<i64>>());
+    assert_eq!(
+        got.to_vec(),
+        (0..41).map(|v| 2 * v - 1).collect::<Vec<i64>>()
+    );
     let f = from_ndarray(&data.mapv(|v| v as f64), &[10, 5]);
     let e = client.compute_unique::<f64>(&f).unwrap_err().to_string();
     assert!(e.contains("f64") && e.contains("[60, 5]"), "{e}");
@@ -342,7 +347,9 @@ fn random_percentiles_match_numpys_linear_method() {
                 let x = from_ndarray(&data.mapv(|v| v as i32), chunks);
                 client.compute(&x.percentile(&q)).unwrap()
             } else {
-                client.compute(&from_ndarray(&data, chunks).percentile(&q)).unwrap()
+                client
+                    .compute(&from_ndarray(&data, chunks).percentile(&q))
+                    .unwrap()
             };
             prop_assert_eq!(got.shape(), &[q.len()]);
             for (g, w) in got.iter().zip(&want) {
@@ -360,7 +367,9 @@ fn random_percentiles_match_numpys_linear_method() {
             let quant: ArrayD<f64> = client.compute(&x.quantile(&fractions)).unwrap();
             let perc: ArrayD<f64> = client.compute(&x.percentile(&q)).unwrap();
             for (a, b) in quant.iter().zip(&perc) {
-                prop_assert!((a.is_nan() && b.is_nan()) || (a - b).abs() <= 1e-9 * b.abs().max(1.0));
+                prop_assert!(
+                    (a.is_nan() && b.is_nan()) || (a - b).abs() <= 1e-9 * b.abs().max(1.0)
+                );
             }
             Ok(())
         })
@@ -374,7 +383,12 @@ fn percentile_refusals_name_the_problem() {
     assert!(e.contains("101"), "{e}");
     assert!(x.try_percentile(&[f64::NAN]).is_err());
     assert!(x.try_percentile(&[]).is_err());
-    assert!(x.try_quantile(&[1.5]).unwrap_err().to_string().contains("1.5"));
+    assert!(
+        x.try_quantile(&[1.5])
+            .unwrap_err()
+            .to_string()
+            .contains("1.5")
+    );
     let empty = from_ndarray(&ArrayD::<f64>::zeros(IxDyn(&[0, 3])), &[2, 2]);
     let e = empty.try_percentile(&[50.0]).unwrap_err().to_string();
     assert!(e.contains("[0, 3]"), "{e}");

@@ -35,11 +35,11 @@ pub use join::{concatenate, stack, try_concatenate, try_stack};
 pub use linalg::tensordot;
 pub use optimize::GraphStats;
 pub use overlap::Boundary;
+pub use rechunk::RechunkMethod;
 pub use storage::{
     from_npy, from_zarr, from_zarr_chunks, try_from_npy, try_from_zarr, try_from_zarr_chunks,
 };
 pub use ufuncs::{try_where, where_};
-pub use rechunk::RechunkMethod;
 
 use crate::client::KeyHold;
 use std::sync::Arc;

@@ -9,10 +9,10 @@
 //! the last merge holds all `n` values in one task, so the array must fit one worker's
 //! memory (dask's approximate per-chunk percentiles are the alternative past that size).
 
+use super::Array;
 use super::index::Idx;
 use super::join::try_stack;
 use super::ufuncs::try_where;
-use super::Array;
 use tessera_core::{DType, Error, Result};
 
 impl Array {
@@ -42,7 +42,9 @@ impl Array {
     /// [`Array::quantile`], returning a bad `q` or an empty array at once.
     pub fn try_quantile(&self, q: &[f64]) -> Result<Array> {
         if let Some(bad) = q.iter().find(|q| !(0.0..=1.0).contains(*q)) {
-            return Err(Error::shape(format!("quantile: q = {bad} is outside 0..=1")));
+            return Err(Error::shape(format!(
+                "quantile: q = {bad} is outside 0..=1"
+            )));
         }
         self.quantiles_of("quantile", q)
     }

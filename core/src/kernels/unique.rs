@@ -42,7 +42,8 @@ fn distinct<T: DynElement + Ord>(inputs: &[Chunk]) -> Result<Chunk> {
     values.sort_unstable();
     values.dedup();
     let n = values.len();
-    let out = ArrayD::from_shape_vec(IxDyn(&[n]), values).map_err(|e| Error::shape(e.to_string()))?;
+    let out =
+        ArrayD::from_shape_vec(IxDyn(&[n]), values).map_err(|e| Error::shape(e.to_string()))?;
     Ok(T::wrap(out).into_chunk())
 }
 
@@ -62,7 +63,10 @@ mod tests {
         );
         let t = Chunk::from_ndarray(array![true, true].into_dyn());
         assert_eq!(
-            unique(std::slice::from_ref(&t)).unwrap().to_ndarray::<bool>().unwrap(),
+            unique(std::slice::from_ref(&t))
+                .unwrap()
+                .to_ndarray::<bool>()
+                .unwrap(),
             array![true].into_dyn()
         );
         let e = Chunk::from_ndarray(ArrayD::<i32>::zeros(IxDyn(&[0, 3])));

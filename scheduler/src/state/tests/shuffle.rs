@@ -104,7 +104,9 @@ fn forgets(out: &Outputs) -> Vec<(WorkerId, String, u64)> {
 }
 
 fn assignment(t: &ComputeTask) -> &ShuffleAssignment {
-    t.shuffle.as_ref().expect("a shuffle task carries its assignment")
+    t.shuffle
+        .as_ref()
+        .expect("a shuffle task carries its assignment")
 }
 
 #[test]
@@ -169,7 +171,10 @@ fn the_last_unpack_tells_the_owners_to_forget_and_lifts_restrictions() {
     assert!(seen.iter().all(|(w, _)| *w == a));
     let rerun: Vec<String> = seen.iter().map(|(_, t)| t.key.to_string()).collect();
     for key in ["t0", "t1", "b", "u1", "u2"] {
-        assert!(rerun.contains(&key.to_string()), "{key} not rerun: {rerun:?}");
+        assert!(
+            rerun.contains(&key.to_string()),
+            "{key} not rerun: {rerun:?}"
+        );
     }
     for (_, t) in &seen {
         if let Some(s) = &t.shuffle {
@@ -211,7 +216,11 @@ fn an_owner_dying_mid_shuffle_restarts_it_and_stale_reports_are_ignored() {
     let seen = run_all(&mut h, out);
     for (w, t) in &seen {
         assert_eq!(*w, a, "{}", t.key);
-        assert!(t.shuffle.as_ref().is_none_or(|s| s.attempt == 2), "{}", t.key);
+        assert!(
+            t.shuffle.as_ref().is_none_or(|s| s.attempt == 2),
+            "{}",
+            t.key
+        );
     }
     for key in ["u0", "u1", "u2"] {
         assert!(h.s.is_in_memory(&k(key)), "{key}");
@@ -311,7 +320,10 @@ fn the_same_shuffle_submitted_twice_runs_once() {
     run_all(&mut h, out2);
     assert!(h.s.is_in_memory(&k("u1")));
     h.drop_client(c);
-    assert!(h.s.is_in_memory(&k("u1")), "still wanted by the second client");
+    assert!(
+        h.s.is_in_memory(&k("u1")),
+        "still wanted by the second client"
+    );
     h.drop_client(c2);
     assert_eq!(h.s.task_count(), 0);
 }
