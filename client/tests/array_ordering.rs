@@ -47,7 +47,7 @@ fn values(shape: &[usize], seed: u64, nan: bool) -> ArrayD<f64> {
         state ^= state << 13;
         state ^= state >> 7;
         state ^= state << 17;
-        if nan && state % 11 == 0 {
+        if nan && state.is_multiple_of(11) {
             f64::NAN
         } else {
             ((state >> 8) % 40) as f64 - 20.0
@@ -217,7 +217,12 @@ fn bincount_over_many_chunks_and_its_refusals() {
     assert!(e.contains("-1"), "{e}");
     // Floats are refused when the expression is built.
     let f = from_ndarray(&data.mapv(|v| v as f64), &[10, 4]);
-    assert!(f.try_bincount(9).unwrap_err().to_string().contains("f64"));
+    assert!(
+        f.try_bincount(9)
+            .unwrap_err()
+            .to_string()
+            .contains("float64")
+    );
     // The cluster is still fine afterwards.
     let got: ArrayD<i64> = client.compute(&x.bincount(10)).unwrap();
     assert_eq!(got, count(data.iter().copied(), 10));
@@ -298,7 +303,7 @@ fn unique_over_many_chunks_and_its_refusals() {
     );
     let f = from_ndarray(&data.mapv(|v| v as f64), &[10, 5]);
     let e = client.compute_unique::<f64>(&f).unwrap_err().to_string();
-    assert!(e.contains("f64") && e.contains("[60, 5]"), "{e}");
+    assert!(e.contains("float64") && e.contains("[60, 5]"), "{e}");
     assert!(client.compute_unique::<i32>(&x).is_err());
 }
 

@@ -73,7 +73,7 @@ mod tests {
         assert_eq!(unique(&[e]).unwrap().shape(), &[0]);
         assert!(unique(&[]).is_err());
         let f = Chunk::from_ndarray(array![1.0f64].into_dyn());
-        assert!(unique(&[f]).unwrap_err().to_string().contains("f64"));
+        assert!(unique(&[f]).unwrap_err().to_string().contains("float64"));
         assert!(unique(&[a, t]).unwrap_err().to_string().contains("input 1"));
     }
 }
