@@ -157,8 +157,6 @@ impl HostBuffer {
         }
         Ok(())
     }
-
-    unsafe fn __releasebuffer__(&self, _view: *mut ffi::Py_buffer) {}
 }
 
 /// Run `f` over a zero-copy view of a C-contiguous buffer (a NumPy array) of `T`s.

@@ -35,8 +35,12 @@ pub fn interruptible_with<T: Send + 'static>(
             let _ = tx.send(work());
         })
         .map_err(|e| ClusterError::new_err(format!("cannot start a thread: {e}")))?;
+    let mut rx = rx;
     loop {
-        match py.detach(|| rx.recv_timeout(Duration::from_millis(50))) {
+        // The receiver moves into the GIL-free closure and back (it is not Sync).
+        let (received, back) = py.detach(move || (rx.recv_timeout(Duration::from_millis(50)), rx));
+        rx = back;
+        match received {
             Ok(v) => return Ok(v),
             Err(RecvTimeoutError::Timeout) => {
                 py.check_signals()?;
@@ -99,7 +103,7 @@ impl PyClient {
         let client = self.client()?;
         let a = array.inner.clone();
         let dtype = a.dtype().py()?;
-        interruptible_with(py, progress.as_ref(), move || {
+        interruptible_with(py, progress.as_ref(), move || -> tessera::Result<HostBuffer> {
             let future = client.submit(&a)?;
             Ok(match dtype {
                 DType::Bool => HostBuffer::from_bools(future.result::<bool, IxDyn>()?),

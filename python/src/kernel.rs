@@ -2,7 +2,6 @@
 //! user's function and runs it on NumPy views of the input chunks, GIL held only inside.
 
 use crate::buffer::{HostBuffer, with_view};
-use ndarray::ArrayD;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList};
 use tessera::{Chunk, DType, Error, Result};
@@ -40,7 +39,7 @@ fn call(py: Python<'_>, inputs: &[Chunk], args: &[u8]) -> PyResult<Chunk> {
         DType::Bool => {
             let bytes = out.call_method1("view", ("uint8",))?;
             with_view::<u8, _>(&bytes, &shape, |v| {
-                Chunk::from_ndarray::<bool>(v.mapv(|b| b != 0) as ArrayD<bool>)
+                Chunk::from_ndarray::<bool>(v.mapv(|b| b != 0))
             })
         }
         DType::I32 => owned::<i32>(&out, &shape),

@@ -54,7 +54,8 @@ class LocalCluster:
         try:
             self._core = _core.LocalCluster(
                 int(n_workers), int(threads_per_worker), _memory_bytes(memory_limit),
-                [sys.executable, "-m", "tessera"], int(worker_timeout * 1000),
+                [sys.executable, "-m", "tessera", "--managed-by-cluster"],
+                int(worker_timeout * 1000),
             )
         finally:
             if previous is None:

@@ -46,7 +46,7 @@ def test_workers_are_python_processes_and_go_away_after_with():
         for pid in cluster.worker_pids:
             with open(f"/proc/{pid}/cmdline", "rb") as f:
                 argv = f.read().split(b"\0")
-            assert argv[1:4] == [b"-m", b"tessera", b"worker"], argv
+            assert argv[1:3] == [b"-m", b"tessera"] and b"worker" in argv, argv
         with ts.Client(cluster) as client:
             info = client.scheduler_info()
             assert len(info["workers"]) == 2
