@@ -11,7 +11,7 @@ use tessera::{Array, DType, Scalar};
 use tessera_core::ops::{BinaryOp, Reduction, ScanKind, UnaryOp};
 
 /// A lazy chunked array (the Rust expression; `tessera.array.Array` wraps it).
-#[pyclass(module = "tessera._core", name = "Array", frozen)]
+#[pyclass(module = "tessera._core", name = "Array", frozen, from_py_object)]
 #[derive(Clone)]
 pub struct PyArray {
     /// The expression; always valid (build errors are raised when it is made).

@@ -6,13 +6,13 @@ use pyo3::prelude::*;
 use tessera::Error;
 
 pyo3::create_exception!(
-    _core,
+    tessera,
     TaskError,
     PyRuntimeError,
     "A task failed on a worker; `key`, `worker` and `remote_traceback` say where and why."
 );
 pyo3::create_exception!(
-    _core,
+    tessera,
     ClusterError,
     PyRuntimeError,
     "The cluster could not be reached, refused a request or lost a component."

@@ -2,11 +2,11 @@
 `with`, at interpreter exit, when the parent is killed, and on Ctrl-C during compute().
 Also the default cluster started by compute() without a client."""
 
-import os
 import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 
 import numpy as np
@@ -132,11 +132,13 @@ def test_ctrl_c_interrupts_a_long_compute_and_cleans_up():
 def test_killed_worker_during_compute_still_gives_the_right_answer():
     with ts.LocalCluster(n_workers=2, threads_per_worker=1, worker_timeout=1.0) as cluster:
         with ts.Client(cluster):
-            data = np.arange(40.0).reshape(8, 5)
-            x = ta.from_array(data, chunks=(2, 5)).persist()
-            np.testing.assert_array_equal(x.compute(), data)
-            cluster.kill_worker(0)
-            cluster.scale_up(1)
-            y = ta.random.RandomState(3).random_sample((40, 40), chunks=10)
-            want = y.compute()
-            np.testing.assert_allclose((y * 2).sum(axis=0).compute(), (want * 2).sum(axis=0))
+            slow = ta.arange(40, chunks=2, dtype="float64").map_blocks(
+                lambda b: (time.sleep(0.1), b * 3)[1], dtype=float)
+            killer = threading.Timer(0.5, cluster.kill_worker, (0,))
+            killer.start()
+            try:
+                np.testing.assert_array_equal(slow.compute(), np.arange(40.0) * 3)
+            finally:
+                killer.join()
+            assert not alive(cluster.worker_pids[0])
+            np.testing.assert_array_equal((slow + 1).compute(), np.arange(40.0) * 3 + 1)

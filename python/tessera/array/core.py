@@ -58,6 +58,10 @@ def _operand(value):
     """A `_core.Array` or a scalar for the Rust binary operations; NotImplemented else."""
     if isinstance(value, Array):
         return value._core
+    if isinstance(value, np.generic) and value.dtype.name in ("float64", "int64"):
+        # Typed 64-bit NumPy scalars promote like arrays (NEP 50), unlike Python's weak
+        # int/float (the Rust scalars of these dtypes are weak): pass them as 0-d arrays.
+        return asarray(np.asarray(value))._core
     if isinstance(value, (bool, Number, np.generic)) and not isinstance(value, complex):
         if isinstance(value, np.generic) and value.dtype.kind == "c":
             return NotImplemented

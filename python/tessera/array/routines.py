@@ -137,15 +137,8 @@ amax = max
 
 
 def _nan_reduction(name):
-    def reduce(a, axis=None, keepdims=False, ddof=None, **kwargs):
-        a = asarray(a)
-        axes = _normalize_axes(axis, a.ndim)
-        args = {"ddof": int(ddof)} if ddof is not None else {}
-        out = Array(a._core.reduce(name, list(axes) if axes is not None else None, **args))
-        if keepdims:
-            kept = axes if axes is not None else tuple(range(a.ndim))
-            out = out.reshape(tuple(1 if i in kept else d for i, d in enumerate(a.shape)))
-        return out
+    def reduce(a, axis=None, keepdims=False, ddof=0, **kwargs):
+        return asarray(a)._reduce(name, axis, keepdims, ddof=int(ddof))
 
     reduce.__name__ = name
     reduce.__doc__ = f"NumPy's `{name}` ignoring NaNs."
