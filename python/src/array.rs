@@ -90,7 +90,11 @@ fn binary_op(name: &str) -> PyResult<BinaryOp> {
         "bitwise_and" => BinaryOp::BitAnd,
         "bitwise_or" => BinaryOp::BitOr,
         "bitwise_xor" => BinaryOp::BitXor,
-        other => return Err(PyTypeError::new_err(format!("unknown binary operation {other}"))),
+        other => {
+            return Err(PyTypeError::new_err(format!(
+                "unknown binary operation {other}"
+            )));
+        }
     })
 }
 
@@ -164,7 +168,11 @@ fn index_item(item: &Bound<'_, PyTuple>) -> PyResult<Idx> {
             if step == 0 {
                 return Err(PyValueError::new_err("slice step cannot be zero"));
             }
-            Idx::range(item.get_item(1)?.extract()?, item.get_item(2)?.extract()?, step)
+            Idx::range(
+                item.get_item(1)?.extract()?,
+                item.get_item(2)?.extract()?,
+                step,
+            )
         }
         "int" => Idx::at(item.get_item(1)?.extract()?),
         "newaxis" => Idx::newaxis(),
@@ -487,11 +495,7 @@ fn operand<'a>(v: &'a Bound<'_, PyAny>, keep: &'a mut Option<PyArray>) -> PyResu
 /// `a` where `cond` is true, else `b` (each an array or a scalar).
 #[pyfunction]
 #[pyo3(name = "where")]
-pub fn where_(
-    cond: &PyArray,
-    a: &Bound<'_, PyAny>,
-    b: &Bound<'_, PyAny>,
-) -> PyResult<PyArray> {
+pub fn where_(cond: &PyArray, a: &Bound<'_, PyAny>, b: &Bound<'_, PyAny>) -> PyResult<PyArray> {
     let (mut ka, mut kb) = (None, None);
     let (oa, ob) = (operand(a, &mut ka)?, operand(b, &mut kb)?);
     PyArray::checked(array::try_where(&cond.inner, oa, ob).py()?)

@@ -103,16 +103,20 @@ impl PyClient {
         let client = self.client()?;
         let a = array.inner.clone();
         let dtype = a.dtype().py()?;
-        interruptible_with(py, progress.as_ref(), move || -> tessera::Result<HostBuffer> {
-            let future = client.submit(&a)?;
-            Ok(match dtype {
-                DType::Bool => HostBuffer::from_bools(future.result::<bool, IxDyn>()?),
-                DType::I32 => HostBuffer::from_owned(future.result::<i32, IxDyn>()?, dtype),
-                DType::I64 => HostBuffer::from_owned(future.result::<i64, IxDyn>()?, dtype),
-                DType::F32 => HostBuffer::from_owned(future.result::<f32, IxDyn>()?, dtype),
-                DType::F64 => HostBuffer::from_owned(future.result::<f64, IxDyn>()?, dtype),
-            })
-        })?
+        interruptible_with(
+            py,
+            progress.as_ref(),
+            move || -> tessera::Result<HostBuffer> {
+                let future = client.submit(&a)?;
+                Ok(match dtype {
+                    DType::Bool => HostBuffer::from_bools(future.result::<bool, IxDyn>()?),
+                    DType::I32 => HostBuffer::from_owned(future.result::<i32, IxDyn>()?, dtype),
+                    DType::I64 => HostBuffer::from_owned(future.result::<i64, IxDyn>()?, dtype),
+                    DType::F32 => HostBuffer::from_owned(future.result::<f32, IxDyn>()?, dtype),
+                    DType::F64 => HostBuffer::from_owned(future.result::<f64, IxDyn>()?, dtype),
+                })
+            },
+        )?
         .py()
     }
 

@@ -25,7 +25,8 @@ fn run_cli(py: Python<'_>, argv: Vec<String>) -> PyResult<()> {
     };
     kernel::register();
     tessera::init_logging();
-    py.detach(move || tessera::cli::run(cli)).map_err(errors::to_py)
+    py.detach(move || tessera::cli::run(cli))
+        .map_err(errors::to_py)
 }
 
 /// Parse a size such as `4GiB`, `512MiB`, `2GB` or `1000` into bytes.
