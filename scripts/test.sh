@@ -20,6 +20,26 @@ if ! cmp -s "$PY_REQS" "$VENV/requirements.txt" || ! [ -x "$VENV/bin/python" ]; 
 fi
 export TESSERA_TEST_PYTHON="$VENV/bin/python"
 
+# The Python package (python/): maturin (from PyPI) builds the extension in the dev
+# profile (a release build of every dependency takes 15+ minutes) into a wheel that is
+# installed into its own virtualenv; its pytest suite runs after the Rust tests.
+PKG_REQS="python/tests/requirements.txt"
+PKG_VENV="$CARGO_TARGET_DIR/python-venv"
+if ! cmp -s "$PKG_REQS" "$PKG_VENV/requirements.txt" || ! [ -x "$PKG_VENV/bin/python" ]; then
+  echo "== python package environment ($PKG_VENV)"
+  rm -rf "$PKG_VENV"
+  python3 -m venv "$PKG_VENV"
+  "$PKG_VENV/bin/pip" install --quiet --disable-pip-version-check -r "$PKG_REQS"
+  cp "$PKG_REQS" "$PKG_VENV/requirements.txt"
+fi
+echo "== python package (maturin build --profile dev)"
+WHEELS="$CARGO_TARGET_DIR/python-wheels"
+rm -rf "$WHEELS"
+"$PKG_VENV/bin/maturin" build --profile dev --manifest-path python/Cargo.toml \
+  --interpreter "$PKG_VENV/bin/python" --out "$WHEELS"
+"$PKG_VENV/bin/pip" install --quiet --disable-pip-version-check --force-reinstall --no-deps \
+  "$WHEELS"/tessera-*.whl
+
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 
@@ -31,3 +51,6 @@ if ! cargo nextest --version >/dev/null 2>&1; then
   cargo install cargo-nextest --locked
 fi
 cargo nextest run --workspace --no-fail-fast
+
+echo "== python tests (pytest + hypothesis against numpy, real clusters)"
+"$PKG_VENV/bin/python" -m pytest python/tests -q -p no:cacheprovider

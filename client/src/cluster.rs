@@ -22,6 +22,8 @@ pub struct LocalClusterBuilder {
     use_current_exe: bool,
     worker_timeout: Duration,
     startup_timeout: Duration,
+    /// Arguments placed before the subcommand (`-m tessera` for a Python launcher).
+    launcher_args: Vec<String>,
 }
 
 impl Default for LocalClusterBuilder {
@@ -34,6 +36,7 @@ impl Default for LocalClusterBuilder {
             use_current_exe: false,
             worker_timeout: Duration::from_secs(10),
             startup_timeout: Duration::from_secs(60),
+            launcher_args: Vec::new(),
         }
     }
 }
@@ -66,6 +69,14 @@ impl LocalClusterBuilder {
         self.use_current_exe = true;
         self
     }
+    /// Run processes as `program args... <subcommand> ...`, e.g. `python -m tessera worker
+    /// ...` so that workers host a Python interpreter for Python kernels.
+    pub fn launcher(mut self, program: impl Into<PathBuf>, args: &[&str]) -> Self {
+        self.executable = Some(program.into());
+        self.use_current_exe = false;
+        self.launcher_args = args.iter().map(|a| a.to_string()).collect();
+        self
+    }
     /// How long a silent worker is given before the scheduler declares it dead.
     pub fn worker_timeout(mut self, t: Duration) -> Self {
         self.worker_timeout = t;
@@ -91,6 +102,7 @@ impl LocalClusterBuilder {
             .unwrap_or_else(|| total_memory() / self.workers as u64);
         let mut cluster = LocalCluster {
             program,
+            launcher_args: self.launcher_args,
             entry_env,
             scheduler: None,
             workers: Vec::new(),
@@ -126,6 +138,7 @@ impl LocalClusterBuilder {
 /// A scheduler and workers running as child processes of this one.
 pub struct LocalCluster {
     program: PathBuf,
+    launcher_args: Vec<String>,
     entry_env: bool,
     scheduler: Option<Child>,
     workers: Vec<Child>,
@@ -154,6 +167,11 @@ impl LocalCluster {
     /// Process ids of the worker processes, in start order.
     pub fn worker_pids(&self) -> Vec<u32> {
         self.workers.iter().map(|w| w.id()).collect()
+    }
+
+    /// Process id of the scheduler process, while it runs.
+    pub fn scheduler_pid(&self) -> Option<u32> {
+        self.scheduler.as_ref().map(|s| s.id())
     }
 
     /// Start one more worker and wait until it has registered.
@@ -193,7 +211,8 @@ impl LocalCluster {
 
     fn spawn(&self, args: &[&str]) -> Result<Child> {
         let mut cmd = Command::new(&self.program);
-        cmd.args(args)
+        cmd.args(&self.launcher_args)
+            .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
@@ -222,7 +241,12 @@ impl LocalCluster {
                 });
             }
         }
-        let description = format!("{} {}", self.program.display(), args.join(" "));
+        let description = format!(
+            "{} {} {}",
+            self.program.display(),
+            self.launcher_args.join(" "),
+            args.join(" ")
+        );
         spawn_child(cmd).map_err(|e| Error::other(format!("cannot start {description}: {e}")))
     }
 

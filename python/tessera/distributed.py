@@ -1,0 +1,263 @@
+"""Clusters and clients with dask.distributed's names: `LocalCluster` starts a scheduler
+and Python worker processes, `Client` connects; both clean up on exit, Ctrl-C and at exit."""
+
+import atexit
+import builtins
+import os
+import sys
+import threading
+import weakref
+
+import numpy as np
+
+from tessera import _core
+
+# Live clusters and clients, closed at interpreter exit (their Rust side also kills the
+# processes when garbage-collected, and children die with this process: PDEATHSIG).
+_LIVE_CLUSTERS = weakref.WeakSet()
+_LIVE_CLIENTS = weakref.WeakSet()
+_LOCK = threading.RLock()
+_CURRENT = []  # clients made current, most recent last
+_DEFAULT = None  # the client started on first use when there is none
+
+
+def _memory_bytes(memory_limit):
+    if memory_limit is None or memory_limit == "auto":
+        return None
+    if isinstance(memory_limit, str):
+        return _core.parse_bytes(memory_limit)
+    value = int(memory_limit)
+    if value <= 0:
+        raise ValueError(f"memory_limit must be positive, not {memory_limit!r}")
+    return value
+
+
+class LocalCluster:
+    """A scheduler and `n_workers` worker processes on this machine. Each worker is
+    `python -m tessera worker ...`: a Python process hosting the Rust worker, so Python
+    functions (`map_blocks`) run next to the data."""
+
+    def __init__(self, n_workers=None, threads_per_worker=None, memory_limit="auto",
+                 *, worker_timeout=10.0, **kwargs):
+        cores = os.cpu_count() or 1
+        if n_workers is None:
+            n_workers = builtins.min(cores, 4) if threads_per_worker is None else builtins.max(
+                1, cores // threads_per_worker)
+        if threads_per_worker is None:
+            threads_per_worker = builtins.max(1, cores // n_workers)
+        if int(n_workers) < 1 or int(threads_per_worker) < 1:
+            raise ValueError("a LocalCluster needs at least one worker with one thread")
+        # Workers find the modules of functions shipped by reference on our sys.path.
+        previous = os.environ.get("PYTHONPATH")
+        paths = [p if p else os.getcwd() for p in sys.path]
+        os.environ["PYTHONPATH"] = os.pathsep.join(paths)
+        try:
+            self._core = _core.LocalCluster(
+                int(n_workers), int(threads_per_worker), _memory_bytes(memory_limit),
+                [sys.executable, "-m", "tessera", "--managed-by-cluster"],
+                int(worker_timeout * 1000),
+            )
+        finally:
+            if previous is None:
+                del os.environ["PYTHONPATH"]
+            else:
+                os.environ["PYTHONPATH"] = previous
+        self.n_workers = int(n_workers)
+        self.threads_per_worker = int(threads_per_worker)
+        _LIVE_CLUSTERS.add(self)
+
+    @property
+    def scheduler_address(self):
+        """`127.0.0.1:port` of the scheduler."""
+        return self._core.scheduler_address
+
+    @property
+    def worker_pids(self):
+        """Process ids of the workers."""
+        return list(self._core.worker_pids)
+
+    @property
+    def scheduler_pid(self):
+        """Process id of the scheduler."""
+        return self._core.scheduler_pid
+
+    @property
+    def dashboard_link(self):
+        """The scheduler's dashboard URL, or None when it serves none."""
+        with Client(self, set_as_default=False) as c:
+            return c.dashboard_link
+
+    def kill_worker(self, index):
+        """Kill worker `index` with SIGKILL, as a crash would."""
+        self._core.kill_worker(int(index))
+
+    def scale_up(self, n=1):
+        """Start `n` more workers."""
+        for _ in range(int(n)):
+            self._core.add_worker()
+
+    def close(self):
+        """Stop every process (idempotent)."""
+        self._core.close()
+
+    @property
+    def closed(self):
+        """Whether the cluster has been closed."""
+        return self._core.closed
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+    def __repr__(self):
+        state = "closed" if self.closed else self.scheduler_address
+        return (f"LocalCluster({state}, workers={self.n_workers}, "
+                f"threads_per_worker={self.threads_per_worker})")
+
+
+class Client:
+    """A connection to a tessera scheduler: `Client("host:port")`, `Client(cluster)`, or
+    `Client()` to start a LocalCluster owned by the client. The newest open client is the
+    one `compute()` uses."""
+
+    def __init__(self, address=None, *, set_as_default=True, **cluster_kwargs):
+        self._cluster = None
+        if address is None:
+            self._cluster = LocalCluster(**cluster_kwargs)
+            address = self._cluster.scheduler_address
+        elif isinstance(address, LocalCluster):
+            address = address.scheduler_address
+        elif not isinstance(address, str):
+            raise TypeError(f"Client needs an address or a LocalCluster, not {address!r}")
+        self._core = _core.Client(address)
+        self._dashboard = None
+        _LIVE_CLIENTS.add(self)
+        if set_as_default:
+            with _LOCK:
+                _CURRENT.append(self)
+
+    @property
+    def scheduler_address(self):
+        """The scheduler's `host:port`."""
+        return self._core.scheduler_address
+
+    @property
+    def cluster(self):
+        """The LocalCluster this client started, if any."""
+        return self._cluster
+
+    def scheduler_info(self):
+        """Workers, their load and the scheduler's counters (a dict)."""
+        return self._core.cluster_info()
+
+    @property
+    def dashboard_link(self):
+        """The scheduler dashboard's URL, or None when the scheduler serves none."""
+        if self._dashboard is None:
+            address = self.scheduler_info().get("dashboard_address") or ""
+            self._dashboard = f"http://{address}/" if address else ""
+        return self._dashboard or None
+
+    def compute(self, collections, progress=None, **kwargs):
+        """Compute an array (or a list/tuple of them) into NumPy, without copying the
+        fetched result. Ctrl-C interrupts the wait. `progress(elapsed_seconds)`, if given,
+        is called while waiting (the hook for a progress bar)."""
+        from tessera.array import Array
+
+        if isinstance(collections, (list, tuple)):
+            return type(collections)(self.compute(c, progress=progress) for c in collections)
+        if not isinstance(collections, Array):
+            raise TypeError(f"cannot compute {type(collections).__name__}")
+        try:
+            buffer = self._core.compute(collections._core, progress)
+        except _core.TaskError as e:
+            raise _remote_error(e) from None
+        out = np.asarray(buffer)
+        return out[()] if out.ndim == 0 else out
+
+    def persist(self, collections, **kwargs):
+        """Compute on the cluster and keep the chunks there; returns arrays reading them."""
+        from tessera.array import Array
+
+        if isinstance(collections, (list, tuple)):
+            return type(collections)(self.persist(c) for c in collections)
+        return Array(self._core.persist(collections._core))
+
+    def close(self):
+        """Disconnect (and stop the cluster this client started)."""
+        with _LOCK:
+            while self in _CURRENT:
+                _CURRENT.remove(self)
+        self._core.close()
+        if self._cluster is not None:
+            self._cluster.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+    def __repr__(self):
+        return f"<tessera.Client: scheduler={self.scheduler_address!r}>"
+
+
+def _remote_error(e):
+    """The task error, also an instance of the remote exception's builtin type when there
+    is one (`except ValueError` catches a ValueError raised in `map_blocks`)."""
+    message = getattr(e, "remote_message", "")
+    type_name = message.split(":", 1)[0].strip()
+    base = getattr(builtins, type_name, None)
+    cls = _core.TaskError
+    if isinstance(base, type) and issubclass(base, Exception) and base is not _core.TaskError:
+        try:
+            cls = type(type_name, (_core.TaskError, base), {"__module__": "tessera"})
+        except TypeError:  # incompatible layouts (e.g. OSError): the plain TaskError
+            cls = _core.TaskError
+    err = cls(*e.args)
+    for attr in ("key", "worker", "remote_message", "remote_traceback"):
+        setattr(err, attr, getattr(e, attr, None))
+    return err
+
+
+def get_client():
+    """The newest open client; without one, a client of a local cluster started now and
+    kept for the rest of the session (like Dask's default scheduler)."""
+    global _DEFAULT
+    with _LOCK:
+        if _CURRENT:
+            return _CURRENT[-1]
+        if _DEFAULT is None:
+            _DEFAULT = Client(set_as_default=False)
+        return _DEFAULT
+
+
+def compute(*arrays, **kwargs):
+    """Compute several arrays; a tuple of NumPy arrays."""
+    return tuple(get_client().compute(list(arrays), **kwargs))
+
+
+def persist(*arrays, **kwargs):
+    """Persist several arrays; a tuple of arrays reading the kept chunks."""
+    out = tuple(get_client().persist(list(arrays)))
+    return out[0] if len(out) == 1 else out
+
+
+@atexit.register
+def _close_everything():
+    global _DEFAULT
+    for client in list(_LIVE_CLIENTS):
+        try:
+            client.close()
+        except Exception:  # noqa: BLE001 - best effort at exit
+            pass
+    for cluster in list(_LIVE_CLUSTERS):
+        try:
+            cluster.close()
+        except Exception:  # noqa: BLE001
+            pass
+    _DEFAULT = None

@@ -1,0 +1,144 @@
+"""Clusters are real processes that go away: after `with`, after an exception inside
+`with`, at interpreter exit, when the parent is killed, and on Ctrl-C during compute().
+Also the default cluster started by compute() without a client."""
+
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+
+import numpy as np
+import pytest
+
+import tessera as ts
+import tessera.array as ta
+
+
+def alive(pid):
+    """Whether `pid` runs (zombies count as gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(")")[-1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def wait_gone(pids, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and any(alive(p) for p in pids):
+        time.sleep(0.05)
+    return [p for p in pids if alive(p)]
+
+
+def run_python(code, **kwargs):
+    return subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs,
+    )
+
+
+def test_workers_are_python_processes_and_go_away_after_with():
+    with ts.LocalCluster(n_workers=2, threads_per_worker=1) as cluster:
+        pids = [cluster.scheduler_pid, *cluster.worker_pids]
+        assert len(pids) == 3 and all(alive(p) for p in pids)
+        for pid in cluster.worker_pids:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                argv = f.read().split(b"\0")
+            assert argv[1:3] == [b"-m", b"tessera"] and b"worker" in argv, argv
+        with ts.Client(cluster) as client:
+            info = client.scheduler_info()
+            assert len(info["workers"]) == 2
+            assert client.dashboard_link is None or client.dashboard_link.startswith("http")
+            assert ta.ones((10,), chunks=3).sum().compute() == 10
+    assert wait_gone(pids) == []
+
+
+def test_exception_inside_with_cleans_up():
+    pids = []
+    with pytest.raises(RuntimeError, match="inside"):
+        with ts.LocalCluster(n_workers=1, threads_per_worker=1) as cluster:
+            pids = [cluster.scheduler_pid, *cluster.worker_pids]
+            raise RuntimeError("inside the with block")
+    assert pids and wait_gone(pids) == []
+
+
+def test_client_without_address_owns_its_cluster():
+    with ts.Client(n_workers=1, threads_per_worker=1) as client:
+        pids = [client.cluster.scheduler_pid, *client.cluster.worker_pids]
+        np.testing.assert_array_equal(ta.arange(5, chunks=2).compute(), np.arange(5))
+    assert wait_gone(pids) == []
+
+
+def test_interpreter_exit_and_parent_kill_leave_no_processes():
+    code = """
+        import tessera as ts
+        cluster = ts.LocalCluster(n_workers=1, threads_per_worker=1)
+        print(cluster.scheduler_pid, *cluster.worker_pids, flush=True)
+        import sys, time
+        if sys.argv[1:] == ["hang"]:
+            time.sleep(60)
+    """
+    # Normal exit with the cluster still open: atexit stops it.
+    p = run_python(code)
+    pids = [int(x) for x in p.stdout.readline().split()]
+    assert p.wait(timeout=30) == 0
+    assert len(pids) == 2 and wait_gone(pids) == []
+    # The parent killed with SIGKILL: the children get the parent-death signal.
+    p = subprocess.Popen([sys.executable, "-c", textwrap.dedent(code), "hang"],
+                         stdout=subprocess.PIPE, text=True)
+    pids = [int(x) for x in p.stdout.readline().split()]
+    p.kill()
+    p.wait(timeout=10)
+    assert len(pids) == 2 and wait_gone(pids) == []
+
+
+def test_compute_without_client_starts_a_default_cluster():
+    p = run_python("""
+        import tessera.array as ta
+        print(ta.ones((6, 4), chunks=(2, 2)).sum(axis=0).compute().tolist(), flush=True)
+    """)
+    out, err = p.communicate(timeout=60)
+    assert p.returncode == 0, err
+    assert out.strip() == "[6.0, 6.0, 6.0, 6.0]"
+
+
+def test_ctrl_c_interrupts_a_long_compute_and_cleans_up():
+    p = run_python("""
+        import time
+        import tessera as ts, tessera.array as ta
+        with ts.LocalCluster(n_workers=1, threads_per_worker=1) as c, ts.Client(c):
+            print(c.scheduler_pid, *c.worker_pids, flush=True)
+            slow = ta.ones((4,), chunks=2).map_blocks(
+                lambda b: (time.sleep(120), b)[1], dtype=float)
+            try:
+                slow.compute()
+            except KeyboardInterrupt:
+                print("interrupted", flush=True)
+                raise
+    """)
+    pids = [int(x) for x in p.stdout.readline().split()]
+    assert len(pids) == 2
+    time.sleep(1.5)  # let compute() start waiting
+    p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=30)
+    assert "interrupted" in out, err
+    assert "KeyboardInterrupt" in err
+    assert p.returncode != 0
+    assert wait_gone(pids) == []
+
+
+def test_killed_worker_during_compute_still_gives_the_right_answer():
+    with ts.LocalCluster(n_workers=2, threads_per_worker=1, worker_timeout=1.0) as cluster:
+        with ts.Client(cluster):
+            slow = ta.arange(40, chunks=2, dtype="float64").map_blocks(
+                lambda b: (time.sleep(0.1), b * 3)[1], dtype=float)
+            killer = threading.Timer(0.5, cluster.kill_worker, (0,))
+            killer.start()
+            try:
+                np.testing.assert_array_equal(slow.compute(), np.arange(40.0) * 3)
+            finally:
+                killer.join()
+            assert not alive(cluster.worker_pids[0])
+            np.testing.assert_array_equal((slow + 1).compute(), np.arange(40.0) * 3 + 1)
