@@ -15,7 +15,7 @@ use tessera_core::rpc::{MAX_GRPC_MESSAGE, SchedulerClient};
 use tessera_core::wire::{
     ClientEvent, ClientMessage, ClusterInfo, Empty, ScatteredKey, Submission, WhoHasRequest,
 };
-use tessera_core::{Chunk, Error, Result, TaskKey};
+use tessera_core::{Chunk, Error, Result, TaskKey, Value};
 use tessera_worker::peers::PeerPool;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_stream::wrappers::UnboundedReceiverStream;
@@ -299,54 +299,122 @@ impl Client {
                 scattered.extend(put);
             }
         }
-        let mut wanted = lowered.outputs.clone();
+        let literal_nodes: Vec<Arc<Node>> = literal_holds.iter().map(|(n, _)| n.clone()).collect();
+        let extra: Vec<Arc<KeyHold>> = literal_holds.iter().map(|(_, h)| h.clone()).collect();
+        let hold = self
+            .send_submission(
+                lowered.graph,
+                lowered.outputs,
+                scattered,
+                lowered.shuffles,
+                &extra,
+            )
+            .await?;
+        for (node, h) in literal_nodes.into_iter().zip(extra) {
+            if let NodeKind::Literal { holds, .. } = &node.kind {
+                lock(holds).push(h);
+            }
+        }
+        Ok(hold)
+    }
+
+    /// Submit `graph`, holding `outputs`; `scattered` are values this client already put
+    /// on workers (held by `extra_holds`, which are uncounted again if the scheduler
+    /// refuses the submission).
+    pub(crate) async fn send_submission(
+        &self,
+        graph: tessera_core::TaskGraph,
+        outputs: Vec<TaskKey>,
+        scattered: Vec<ScatteredKey>,
+        shuffles: Vec<tessera_core::shuffle::ShuffleSpec>,
+        extra_holds: &[Arc<KeyHold>],
+    ) -> Result<Arc<KeyHold>> {
+        let mut wanted = outputs.clone();
         wanted.extend(scattered.iter().map(|s| s.key.clone()));
-        let hold = self.hold(lowered.outputs);
+        let hold = self.hold(outputs);
         let id = self.inner.next_submission.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
         lock(&self.inner.submissions).insert(id, tx);
-        let refuse = |holds: &[&Arc<KeyHold>]| {
-            for h in holds {
+        let refuse = || {
+            for h in extra_holds.iter().chain(std::iter::once(&hold)) {
                 h.uncounted.store(true, Ordering::Relaxed);
             }
         };
         if let Some(reason) = self.inner.closed.get() {
             lock(&self.inner.submissions).remove(&id);
-            let mut all: Vec<&Arc<KeyHold>> = literal_holds.iter().map(|(_, h)| h).collect();
-            all.push(&hold);
-            refuse(&all);
+            refuse();
             return Err(Error::Cluster(reason.clone()));
         }
         let submission = Submission {
             id,
-            graph: lowered.graph,
+            graph,
             wanted,
             scattered,
-            shuffles: lowered.shuffles,
+            shuffles,
         };
         self.inner
             .outbound
             .send(ClientMessage::Submit(submission))
             .map_err(|_| Error::Cluster("the scheduler session is closed".into()))?;
         match rx.await {
-            Ok(None) => {
-                for (node, h) in literal_holds {
-                    if let NodeKind::Literal { holds, .. } = &node.kind {
-                        lock(holds).push(h);
-                    }
-                }
-                Ok(hold)
-            }
+            Ok(None) => Ok(hold),
             Ok(Some(error)) => {
-                let mut all: Vec<&Arc<KeyHold>> = literal_holds.iter().map(|(_, h)| h).collect();
-                all.push(&hold);
-                refuse(&all);
+                refuse();
                 Err(Error::Cluster(format!("submission refused: {error}")))
             }
             Err(_) => Err(Error::Cluster(
                 "the scheduler session closed during submission".into(),
             )),
         }
+    }
+
+    /// Put `values` on the cluster's workers, round robin; each is held by the returned
+    /// hold (one reference per key) once submitted with [`Client::send_submission`].
+    pub(crate) async fn scatter_values(
+        &self,
+        values: Vec<(TaskKey, Value)>,
+    ) -> Result<Vec<ScatteredKey>> {
+        let workers = self.worker_addresses().await?;
+        let peers = &self.inner.peers;
+        let puts = values.into_iter().enumerate().map(|(i, (key, value))| {
+            let worker = workers[i % workers.len()].clone();
+            async move {
+                peers.put(&worker, &key, &value).await?;
+                Ok::<_, Error>(ScatteredKey {
+                    key,
+                    worker,
+                    nbytes: value.nbytes() as u64,
+                })
+            }
+        });
+        futures::stream::iter(puts)
+            .buffered(8)
+            .collect::<Vec<_>>()
+            .await
+            .into_iter()
+            .collect()
+    }
+
+    /// Data addresses of the workers, in the order they joined.
+    pub(crate) async fn worker_addresses(&self) -> Result<Vec<String>> {
+        let mut s = self.inner.scheduler.clone();
+        let info = s
+            .cluster_info(Empty {})
+            .await
+            .map_err(|s| Error::Cluster(format!("cluster_info: {}", s.message())))?
+            .into_inner();
+        let mut workers: Vec<_> = info
+            .workers
+            .into_iter()
+            .map(|w| (w.id, w.registration.data_address))
+            .collect();
+        workers.sort();
+        if workers.is_empty() {
+            return Err(Error::Cluster(
+                "the cluster has no workers to hold the data".into(),
+            ));
+        }
+        Ok(workers.into_iter().map(|(_, a)| a).collect())
     }
 
     /// This client's hold on a literal node's chunks, if it has put them already.
@@ -367,46 +435,12 @@ impl Client {
         let NodeKind::Literal { chunks, .. } = &node.kind else {
             return Ok(vec![]);
         };
-        let keys = chunk_keys(node);
-        let mut s = self.inner.scheduler.clone();
-        let info = s
-            .cluster_info(Empty {})
-            .await
-            .map_err(|s| Error::Cluster(format!("cluster_info: {}", s.message())))?
-            .into_inner();
-        let mut workers: Vec<_> = info
-            .workers
-            .into_iter()
-            .map(|w| (w.id, w.registration.data_address))
-            .collect();
-        workers.sort();
-        if workers.is_empty() {
-            return Err(Error::Cluster(
-                "the cluster has no workers to hold the data".into(),
-            ));
-        }
-        let peers = &self.inner.peers;
-        let puts = keys
+        let values = chunk_keys(node)
             .into_iter()
             .zip(chunks)
-            .enumerate()
-            .map(|(i, (key, chunk))| {
-                let worker = workers[i % workers.len()].1.clone();
-                async move {
-                    peers.put(&worker, &key, chunk).await?;
-                    Ok::<_, Error>(ScatteredKey {
-                        key,
-                        worker,
-                        nbytes: chunk.nbytes() as u64,
-                    })
-                }
-            });
-        futures::stream::iter(puts)
-            .buffered(8)
-            .collect::<Vec<_>>()
-            .await
-            .into_iter()
-            .collect()
+            .map(|(key, chunk)| (key, Value::Array(chunk.clone())))
+            .collect();
+        self.scatter_values(values).await
     }
 
     /// Wait until `key` is in memory somewhere; its holders, or the task's error.
@@ -442,11 +476,16 @@ impl Client {
 
     /// Fetch one computed chunk, following it if its holder dies (the scheduler recomputes it).
     pub(crate) async fn fetch_key(&self, key: &TaskKey) -> Result<Chunk> {
+        self.fetch_value(key).await?.into_chunk("an array result")
+    }
+
+    /// Fetch one computed value, following it if its holder dies (the scheduler recomputes it).
+    pub(crate) async fn fetch_value(&self, key: &TaskKey) -> Result<Value> {
         let mut holders = self.wait_key(key).await?;
         let mut last_error = None;
         for _ in 0..600 {
             if !holders.is_empty() {
-                match self.inner.peers.fetch_any(&holders, key).await {
+                match self.inner.peers.fetch_any(&holders, key, None).await {
                     Ok(chunk) => return Ok(chunk),
                     // Bytes that do not decode will not decode on a retry either.
                     Err(e @ Error::Decode(_)) => return Err(e),

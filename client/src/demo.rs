@@ -1,5 +1,5 @@
 //! `tessera demo`: the embedded default. Starts a local cluster, runs the classic
-//! `(x + x.T).mean(axis=0)` example and prints the checksum, wall time and data movement.
+//! `(x + x.T).mean(axis=0)` example and TPC-H queries, with results and timings.
 
 use crate::array;
 use crate::cluster::{LocalCluster, total_memory};
@@ -22,6 +22,12 @@ pub struct DemoArgs {
     /// Threads per worker.
     #[arg(long, default_value_t = 1)]
     pub threads_per_worker: usize,
+    /// TPC-H scale factor of the table example (0 skips it).
+    #[arg(long, default_value_t = 0.1)]
+    pub tpch_sf: f64,
+    /// TPC-H queries to run, comma-separated.
+    #[arg(long, default_value = "1,3,5,6,9,18")]
+    pub tpch_queries: String,
 }
 
 fn default_size() -> usize {
@@ -104,6 +110,74 @@ pub fn run(args: DemoArgs) -> Result<()> {
             w.metrics.bytes_sent as f64 / 1e6
         );
     }
+    if args.tpch_sf > 0.0 {
+        tpch_example(&client, &args)?;
+    }
     println!("\ntotal demo time {:.2?}", started.elapsed());
+    Ok(())
+}
+
+/// Generate TPC-H, run the chosen queries on the cluster and on DataFusion single-node in
+/// this process, and print both timings and the first rows.
+fn tpch_example(client: &crate::Client, args: &DemoArgs) -> Result<()> {
+    use crate::table::Context;
+    let queries: Vec<usize> = args
+        .tpch_queries
+        .split(',')
+        .map(|q| {
+            q.trim().parse::<usize>().map_err(|_| {
+                tessera_core::Error::other(format!("--tpch-queries: {q:?} is not a number"))
+            })
+        })
+        .collect::<Result<_>>()?;
+    let root = std::env::temp_dir().join("tessera-demo");
+    std::fs::create_dir_all(&root)
+        .map_err(|e| tessera_core::Error::other(format!("{}: {e}", root.display())))?;
+    println!("\nTPC-H example: scale factor {}", args.tpch_sf);
+    let t = Instant::now();
+    let dir = crate::tpch::generate(&root, args.tpch_sf, (args.workers * 2) as i32)?;
+    println!("  data in {} ({:.2?})", dir.display(), t.elapsed());
+    let ctx = Context::new(client)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(args.workers * args.threads_per_worker)
+        .enable_all()
+        .build()
+        .map_err(|e| tessera_core::Error::other(e.to_string()))?;
+    let single = datafusion::prelude::SessionContext::new_with_config(
+        datafusion::prelude::SessionConfig::new()
+            .with_target_partitions(args.workers * args.threads_per_worker),
+    );
+    for table in crate::tpch::TABLES {
+        let path = dir.join(table);
+        let path = path.to_string_lossy();
+        ctx.register_parquet(table, &path)?;
+        runtime
+            .block_on(single.register_parquet(table, &*path, Default::default()))
+            .map_err(|e| tessera_core::Error::Plan(e.to_string()))?;
+    }
+    for q in queries {
+        let sql = crate::tpch::query(q)?;
+        let t = Instant::now();
+        let batches = ctx.sql(sql)?.collect()?;
+        let cluster_time = t.elapsed();
+        let t = Instant::now();
+        runtime
+            .block_on(async { single.sql(sql).await?.collect().await })
+            .map_err(|e| tessera_core::Error::Plan(e.to_string()))?;
+        let single_time = t.elapsed();
+        let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+        println!(
+            "  q{q}: {rows} rows in {cluster_time:.2?} on the cluster, {single_time:.2?} on DataFusion single-node ({:.2}x)",
+            cluster_time.as_secs_f64() / single_time.as_secs_f64().max(1e-9)
+        );
+        if let Some(first) = batches.iter().find(|b| b.num_rows() > 0) {
+            let head = first.slice(0, first.num_rows().min(3));
+            let text = datafusion::arrow::util::pretty::pretty_format_batches(&[head])
+                .map_err(|e| tessera_core::Error::other(e.to_string()))?;
+            for line in text.to_string().lines() {
+                println!("      {line}");
+            }
+        }
+    }
     Ok(())
 }

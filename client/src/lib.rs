@@ -17,6 +17,8 @@ pub mod client;
 pub mod cluster;
 pub mod demo;
 pub mod futures;
+pub mod table;
+pub mod tpch;
 
 pub use array::Array;
 pub use client::Client;

@@ -27,6 +27,10 @@ pub enum Error {
     /// The cluster could not be reached or lost a component.
     #[error("cluster error: {0}")]
     Cluster(String),
+    /// A table query that cannot be planned: unknown tables or columns, type errors,
+    /// malformed SQL (DataFusion's message, naming the offender).
+    #[error("plan error: {0}")]
+    Plan(String),
     /// Anything else, with its message.
     #[error("{0}")]
     Other(String),

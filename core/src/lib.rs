@@ -12,6 +12,9 @@ pub mod ops;
 pub mod rpc;
 pub mod scalar;
 pub mod shuffle;
+#[cfg(feature = "tables")]
+pub mod table;
+pub mod value;
 pub mod wire;
 
 pub use chunk::Chunk;
@@ -20,3 +23,4 @@ pub use error::{Error, Result};
 pub use graph::{Task, TaskGraph};
 pub use key::TaskKey;
 pub use scalar::Scalar;
+pub use value::{Partition, Value};

@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 use tessera_core::wire::{ComputeTask, InputLocation, WorkerEvent};
-use tessera_core::{Chunk, TaskKey, codec, kernels, ops::Op};
+use tessera_core::{TaskKey, Value, codec, kernels, ops::Op};
 use tokio::sync::{mpsc, oneshot};
 
 const QUEUED: u8 = 0;
@@ -75,7 +75,7 @@ impl Executor {
             let nbytes = self
                 .store
                 .get(&task.key)
-                .map(|c| c.nbytes() as u64)
+                .map(|v| v.nbytes() as u64)
                 .unwrap_or(0);
             self.report(WorkerEvent::TaskFinished {
                 key: task.key,
@@ -168,14 +168,25 @@ impl Executor {
         // Barrier and unpack tasks read nothing: their inputs are markers that only order
         // them after the transfers.
         let needs_inputs = !matches!(op, Op::ShuffleBarrier { .. } | Op::ShuffleUnpack { .. });
+        let buckets = match &op {
+            Op::TableStage(stage) => stage.input_buckets(task.inputs.len()),
+            _ => vec![None; task.inputs.len()],
+        };
         let gathered = if needs_inputs {
-            self.gather(&task.inputs).await
+            self.gather(&task.inputs, &buckets).await
         } else {
             Ok(Vec::new())
         };
         let step = matches!(op, Op::ShuffleTransfer { .. } | Op::ShuffleUnpack { .. });
         if let Some(assignment) = task.shuffle.clone().filter(|_| step) {
-            return match gathered {
+            let chunks = gathered.and_then(|inputs| {
+                inputs
+                    .into_iter()
+                    .map(|v| v.into_chunk(op.name()))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|e| (vec![], e.to_string()))
+            });
+            return match chunks {
                 Ok(inputs) => self.run_shuffle(key, assignment, op, inputs, slot).await,
                 Err((missing, message)) => {
                     if slot.load(Ordering::Acquire) != STOLEN {
@@ -210,7 +221,7 @@ impl Executor {
             Counters::add(&counters.executing, 1);
             let start = Instant::now();
             let result =
-                std::panic::catch_unwind(AssertUnwindSafe(|| kernels::execute(&op, &inputs)));
+                std::panic::catch_unwind(AssertUnwindSafe(|| kernels::execute_value(&op, inputs)));
             Counters::sub(&counters.executing, 1);
             let _ = tx.send(Some((result, start.elapsed())));
         });
@@ -236,11 +247,16 @@ impl Executor {
         }
     }
 
-    /// Collect the inputs: local ones from the store, the rest fetched concurrently.
-    async fn gather(&self, inputs: &[InputLocation]) -> Result<Vec<Chunk>, (Vec<TaskKey>, String)> {
-        let fetches = inputs.iter().map(|input| async move {
-            if let Some(chunk) = self.store.get(&input.key) {
-                return Ok(chunk);
+    /// Collect the inputs: local ones from the store, the rest fetched concurrently (only
+    /// the one bucket a table task needs of a shuffle producer's output, where it says so).
+    async fn gather(
+        &self,
+        inputs: &[InputLocation],
+        buckets: &[Option<u32>],
+    ) -> Result<Vec<Value>, (Vec<TaskKey>, String)> {
+        let fetches = inputs.iter().zip(buckets).map(|(input, bucket)| async move {
+            if let Some(value) = self.store.get(&input.key) {
+                return Ok(value);
             }
             let holders: Vec<String> = input
                 .holders
@@ -251,7 +267,7 @@ impl Executor {
             let started = Instant::now();
             let chunk = self
                 .peers
-                .fetch_any(&holders, &input.key)
+                .fetch_any(&holders, &input.key, *bucket)
                 .await
                 .map_err(|e| (input.key.clone(), e.to_string()))?;
             let nbytes = chunk.nbytes() as u64;

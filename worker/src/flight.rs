@@ -1,6 +1,6 @@
-//! The worker's Arrow Flight data service: `DoGet` serves a held chunk (ticket = key),
-//! `DoPut` stores a chunk a client sends (descriptor path = key) or a shuffle piece a peer
-//! pushes (descriptor path = the piece header). Nothing else is offered.
+//! The worker's Arrow Flight data service: `DoGet` serves a held chunk or table partition
+//! (ticket = key, or key and bucket), `DoPut` stores one a client sends (descriptor path =
+//! key) or a shuffle piece a peer pushes (descriptor path = the piece header).
 
 use crate::metrics::Counters;
 use crate::shuffle::ShuffleBuffers;
@@ -18,7 +18,7 @@ use futures::{StreamExt, TryStreamExt};
 
 use std::sync::Arc;
 use tessera_core::shuffle::PieceHeader;
-use tessera_core::{Chunk, TaskKey};
+use tessera_core::{Chunk, TaskKey, Value};
 use tonic::{Request, Response, Status, Streaming};
 
 /// Largest Flight message: a whole chunk travels as one message up to this size,
@@ -96,9 +96,36 @@ pub fn key_from_bytes(bytes: &[u8]) -> Result<TaskKey, Status> {
     Ok(TaskKey::new(key))
 }
 
-/// Decode a stream of Flight messages into one chunk. An empty chunk travels as a
-/// schema with no batch, so the schema alone rebuilds it.
-pub async fn decode_chunk<S>(messages: S) -> Result<Chunk, tessera_core::Error>
+/// Separates the key from the bucket number in a ticket (`key` or `key\nbucket`).
+pub const TICKET_BUCKET_SEPARATOR: u8 = b'\n';
+
+/// The ticket naming `key`, or only bucket `bucket` of the table partition under it.
+pub fn ticket_bytes(key: &TaskKey, bucket: Option<u32>) -> Vec<u8> {
+    let mut out = key.as_str().as_bytes().to_vec();
+    if let Some(b) = bucket {
+        out.push(TICKET_BUCKET_SEPARATOR);
+        out.extend(b.to_string().as_bytes());
+    }
+    out
+}
+
+/// Parse a ticket made by [`ticket_bytes`].
+pub fn parse_ticket(bytes: &[u8]) -> Result<(TaskKey, Option<u32>), Status> {
+    match bytes.iter().position(|b| *b == TICKET_BUCKET_SEPARATOR) {
+        None => Ok((key_from_bytes(bytes)?, None)),
+        Some(at) => {
+            let bucket = std::str::from_utf8(&bytes[at + 1..])
+                .ok()
+                .and_then(|s| s.parse::<u32>().ok())
+                .ok_or_else(|| Status::invalid_argument("ticket bucket is not a number"))?;
+            Ok((key_from_bytes(&bytes[..at])?, Some(bucket)))
+        }
+    }
+}
+
+/// Decode a stream of Flight messages into one value (chunk or table partition). An
+/// empty value travels as a schema with no batch, so the schema alone rebuilds it.
+pub async fn decode_value<S>(messages: S) -> Result<Value, tessera_core::Error>
 where
     S: futures::Stream<Item = Result<FlightData, FlightError>> + Send + 'static,
 {
@@ -113,21 +140,33 @@ where
             other => tessera_core::Error::decode(other.to_string()),
         })?);
     }
-    if batches.is_empty() {
-        let schema = stream.schema().cloned().ok_or_else(|| {
-            tessera_core::Error::decode("the chunk stream held neither schema nor data")
-        })?;
-        batches.push(arrow_array::RecordBatch::new_empty(schema));
-    }
-    Chunk::from_record_batches(&batches)
+    let schema = match (stream.schema(), batches.first()) {
+        (Some(s), _) => s.clone(),
+        (None, Some(b)) => b.schema(),
+        (None, None) => {
+            return Err(tessera_core::Error::decode(
+                "the stream held neither schema nor data",
+            ));
+        }
+    };
+    Value::from_record_batches(schema, batches)
 }
 
-/// Encode a chunk as a stream of Flight messages.
-pub fn encode_chunk(chunk: &Chunk) -> BoxStream<'static, Result<FlightData, FlightError>> {
-    let batch = chunk.to_record_batch();
+/// Decode a stream of Flight messages that must hold an array chunk.
+pub async fn decode_chunk<S>(messages: S) -> Result<Chunk, tessera_core::Error>
+where
+    S: futures::Stream<Item = Result<FlightData, FlightError>> + Send + 'static,
+{
+    decode_value(messages).await?.into_chunk("this transfer")
+}
+
+/// Encode a value as a stream of Flight messages.
+pub fn encode_value(value: &Value) -> BoxStream<'static, Result<FlightData, FlightError>> {
+    let (schema, batches) = value.to_record_batches();
     FlightDataEncoderBuilder::new()
         .with_max_flight_data_size(FLIGHT_SPLIT_BYTES)
-        .build(stream::once(async move { Ok(batch) }))
+        .with_schema(schema)
+        .build(stream::iter(batches.into_iter().map(Ok)))
         .boxed()
 }
 
@@ -153,13 +192,18 @@ impl FlightService for DataService {
         &self,
         request: Request<Ticket>,
     ) -> Result<Response<Self::DoGetStream>, Status> {
-        let key = key_from_bytes(&request.into_inner().ticket)?;
-        let chunk = self
+        let (key, bucket) = parse_ticket(&request.into_inner().ticket)?;
+        let mut value = self
             .store
             .get(&key)
             .ok_or_else(|| Status::not_found(format!("this worker does not hold {key}")))?;
-        Counters::add(&self.counters.bytes_sent, chunk.nbytes() as u64);
-        let out = encode_chunk(&chunk).map_err(|e| Status::internal(e.to_string()));
+        if let Some(b) = bucket {
+            value = value
+                .select_bucket(b as usize)
+                .map_err(|e| Status::invalid_argument(format!("{key}: {e}")))?;
+        }
+        Counters::add(&self.counters.bytes_sent, value.nbytes() as u64);
+        let out = encode_value(&value).map_err(|e| Status::internal(e.to_string()));
         Ok(Response::new(out.boxed()))
     }
 
@@ -201,11 +245,11 @@ impl FlightService for DataService {
                 stream::once(async { Ok(PutResult::default()) }).boxed(),
             ));
         }
-        let chunk = decode_chunk(messages)
+        let value = decode_value(messages)
             .await
             .map_err(|e| Status::invalid_argument(format!("chunk {key}: {e}")))?;
-        Counters::add(&self.counters.bytes_received, chunk.nbytes() as u64);
-        self.store.put(key, chunk);
+        Counters::add(&self.counters.bytes_received, value.nbytes() as u64);
+        self.store.put(key, value);
         Ok(Response::new(
             stream::once(async { Ok(PutResult::default()) }).boxed(),
         ))

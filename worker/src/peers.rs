@@ -1,13 +1,14 @@
-//! Flight clients to other workers: fetch a chunk by key, put a chunk under a key.
+//! Flight clients to other workers: fetch a value (or one bucket of it) by key, put a
+//! value under a key.
 //! Connections are cached per address; used by workers for inputs and by clients for results.
 
-use crate::flight::{MAX_FLIGHT_MESSAGE, encode_chunk};
+use crate::flight::{MAX_FLIGHT_MESSAGE, encode_value, ticket_bytes};
 use arrow_flight::flight_service_client::FlightServiceClient;
 use arrow_flight::{FlightData, FlightDescriptor, Ticket};
 use futures::{StreamExt, TryStreamExt};
 use std::collections::HashMap;
 use std::sync::Mutex;
-use tessera_core::{Chunk, Error, Result, TaskKey};
+use tessera_core::{Error, Result, TaskKey, Value};
 use tonic::transport::Channel;
 
 /// Longest a fetch may go without progress (the response starting, or the next
@@ -60,18 +61,24 @@ impl PeerPool {
             .max_encoding_message_size(MAX_FLIGHT_MESSAGE))
     }
 
-    /// Fetch the chunk `key` from the worker at `address`.
-    pub async fn fetch(&self, address: &str, key: &TaskKey) -> Result<Chunk> {
-        let result = self.fetch_once(address, key).await;
+    /// Fetch the value `key` (only bucket `bucket` of it, if given) from the worker at
+    /// `address`.
+    pub async fn fetch(&self, address: &str, key: &TaskKey, bucket: Option<u32>) -> Result<Value> {
+        let result = self.fetch_once(address, key, bucket).await;
         if result.is_err() {
             self.forget(address);
         }
         result
     }
 
-    async fn fetch_once(&self, address: &str, key: &TaskKey) -> Result<Chunk> {
+    async fn fetch_once(
+        &self,
+        address: &str,
+        key: &TaskKey,
+        bucket: Option<u32>,
+    ) -> Result<Value> {
         let mut client = self.client(address).await?;
-        let ticket = Ticket::new(key.as_str().as_bytes().to_vec());
+        let ticket = Ticket::new(ticket_bytes(key, bucket));
         let stalled = || {
             Error::Cluster(format!(
                 "{address} made no progress sending {key} for {STALL_TIMEOUT:?}"
@@ -91,7 +98,7 @@ impl PeerPool {
                 )))
             })
         });
-        crate::flight::decode_chunk(stream)
+        crate::flight::decode_value(stream)
             .await
             .map_err(|e| match e {
                 Error::Cluster(m) => Error::Cluster(format!("fetching {key} from {address}: {m}")),
@@ -100,11 +107,16 @@ impl PeerPool {
             })
     }
 
-    /// Fetch `key` from the first of `holders` that answers.
-    pub async fn fetch_any(&self, holders: &[String], key: &TaskKey) -> Result<Chunk> {
+    /// Fetch `key` (or one bucket of it) from the first of `holders` that answers.
+    pub async fn fetch_any(
+        &self,
+        holders: &[String],
+        key: &TaskKey,
+        bucket: Option<u32>,
+    ) -> Result<Value> {
         let mut last = Error::Cluster(format!("no worker holds {key}"));
         for address in holders {
-            match self.fetch(address, key).await {
+            match self.fetch(address, key, bucket).await {
                 Ok(chunk) => return Ok(chunk),
                 Err(e) => last = e,
             }
@@ -112,8 +124,8 @@ impl PeerPool {
         Err(last)
     }
 
-    /// Put `chunk` under `key` on the worker at `address`.
-    pub async fn put(&self, address: &str, key: &TaskKey, chunk: &Chunk) -> Result<()> {
+    /// Put `chunk` (an array chunk or table partition) under `key` on the worker at `address`.
+    pub async fn put(&self, address: &str, key: &TaskKey, chunk: &Value) -> Result<()> {
         self.put_path(address, vec![key.to_string()], chunk).await
     }
 
@@ -126,7 +138,7 @@ impl PeerPool {
         &'a self,
         address: &'a str,
         path: Vec<String>,
-        chunk: &'a Chunk,
+        chunk: &'a Value,
     ) -> futures::future::BoxFuture<'a, Result<()>> {
         Box::pin(async move {
             let result = self.put_once(address, path, chunk).await;
@@ -137,7 +149,7 @@ impl PeerPool {
         })
     }
 
-    async fn put_once(&self, address: &str, path: Vec<String>, chunk: &Chunk) -> Result<()> {
+    async fn put_once(&self, address: &str, path: Vec<String>, chunk: &Value) -> Result<()> {
         let mut client = self.client(address).await?;
         let key = path.join("/");
         let messages = put_messages(chunk, path);
@@ -158,11 +170,11 @@ impl PeerPool {
 /// stream: a stream adapter borrowing anything makes rustc fail to prove the put's
 /// future `Send` inside spawned tasks.
 fn put_messages(
-    chunk: &Chunk,
+    chunk: &Value,
     path: Vec<String>,
 ) -> futures::stream::Iter<std::vec::IntoIter<FlightData>> {
     let encoded: Vec<FlightData> =
-        futures::executor::block_on(encode_chunk(chunk).collect::<Vec<_>>())
+        futures::executor::block_on(encode_value(chunk).collect::<Vec<_>>())
             .into_iter()
             .filter_map(|m| {
                 m.map_err(|e| tracing::error!("encoding chunk for DoPut: {e}"))

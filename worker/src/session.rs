@@ -56,6 +56,10 @@ pub async fn run_worker(config: WorkerConfig) -> Result<()> {
     };
     let data_address = format!("{host}:{}", bound.port());
 
+    // A table task may use half of its thread's share of the memory limit for sorts,
+    // aggregations and joins; DataFusion spills past that (to the OS temp directory).
+    let per_task = config.memory_limit / config.threads.max(1) as u64 / 2;
+    tessera_core::table::configure_memory(per_task.max(64 << 20) as usize, None);
     let store = Arc::new(ChunkStore::default());
     let counters = Arc::new(Counters::default());
     let peers = Arc::new(PeerPool::default());

@@ -225,6 +225,7 @@ async fn send_to(
             buffers.accept(header, piece)?;
         } else {
             let n = piece.nbytes() as u64;
+            let piece = tessera_core::Value::Array(piece);
             peers.put_path(&owner, header.to_path(), &piece).await?;
             Counters::add(&counters.bytes_sent, n);
         }

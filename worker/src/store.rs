@@ -1,21 +1,23 @@
-//! The worker's chunk store: results it holds, keyed by task key, with memory accounting.
+//! The worker's result store: the chunks and table partitions it holds, keyed by task
+//! key, with memory accounting.
 //! Thread-safe; read by the Flight service and the executor, written by finished tasks.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
-use tessera_core::{Chunk, TaskKey};
+use tessera_core::{TaskKey, Value};
 
-/// Chunks held by this worker.
+/// Results held by this worker.
 #[derive(Default)]
 pub struct ChunkStore {
-    chunks: Mutex<HashMap<TaskKey, Chunk>>,
+    chunks: Mutex<HashMap<TaskKey, Value>>,
     bytes: AtomicU64,
 }
 
 impl ChunkStore {
-    /// Store a chunk under `key` (replacing an older copy).
-    pub fn put(&self, key: TaskKey, chunk: Chunk) {
+    /// Store a result under `key` (replacing an older copy).
+    pub fn put(&self, key: TaskKey, chunk: impl Into<Value>) {
+        let chunk = chunk.into();
         let added = chunk.nbytes() as u64;
         let old = self.lock().insert(key, chunk);
         self.bytes.fetch_add(added, Ordering::Relaxed);
@@ -24,8 +26,8 @@ impl ChunkStore {
         }
     }
 
-    /// The chunk under `key`, if held (cheap: Arrow buffers are shared, not copied).
-    pub fn get(&self, key: &TaskKey) -> Option<Chunk> {
+    /// The result under `key`, if held (cheap: Arrow buffers are shared, not copied).
+    pub fn get(&self, key: &TaskKey) -> Option<Value> {
         self.lock().get(key).cloned()
     }
 
@@ -59,7 +61,7 @@ impl ChunkStore {
         self.len() == 0
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<TaskKey, Chunk>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<TaskKey, Value>> {
         // A panic while holding this lock cannot leave the map inconsistent
         // (every operation is a single insert or remove), so poisoning is ignored.
         self.chunks.lock().unwrap_or_else(|p| p.into_inner())
@@ -69,6 +71,7 @@ impl ChunkStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tessera_core::Chunk;
     use ndarray::{ArrayD, IxDyn};
 
     #[test]

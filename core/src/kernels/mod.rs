@@ -1,4 +1,4 @@
-//! Kernels: run one task's op on its input chunks and return the output chunk.
+//! Kernels: run one task's op on its input chunks (or table partitions) and return its output.
 //! Pure functions on Arrow-backed chunks; the worker calls them on its rayon pool.
 //!
 //! Every kernel validates its op and inputs and returns `Err` instead of panicking,
@@ -10,6 +10,7 @@
 
 mod accumulate;
 mod argreduce;
+mod bridge;
 mod create;
 pub mod dynarray;
 mod elementwise;
@@ -46,6 +47,7 @@ pub use registry::{
 use crate::chunk::Chunk;
 use crate::error::{Error, Result};
 use crate::ops::Op;
+use crate::value::Value;
 
 /// Run `op` on `inputs` (in the op's input order).
 ///
@@ -149,7 +151,54 @@ pub fn execute(op: &Op, inputs: &[Chunk]) -> Result<Chunk> {
             "{} runs in a worker's shuffle service, not as a plain kernel",
             op.name()
         ))),
+        Op::TableStage(_) | Op::ColumnToArray { .. } | Op::ArraysToTable { .. } => {
+            Err(Error::other(format!(
+                "{} works on table partitions: run it with execute_value",
+                op.name()
+            )))
+        }
     }
+}
+
+/// Run `op` on `inputs` of any kind (array chunks or table partitions): table ops run
+/// here, array ops go to [`execute`].
+pub fn execute_value(op: &Op, inputs: Vec<Value>) -> Result<Value> {
+    match op {
+        Op::TableStage(stage) => run_stage(stage, inputs),
+        Op::ColumnToArray { column, dtype } => {
+            let [input] = <[Value; 1]>::try_from(inputs).map_err(|v| {
+                Error::other(format!("column-to-array takes 1 input, got {}", v.len()))
+            })?;
+            let part = input.into_partition("column-to-array")?;
+            bridge::column_to_array(&part, column, *dtype).map(Value::Array)
+        }
+        Op::ArraysToTable { names } => {
+            let chunks = inputs
+                .into_iter()
+                .map(|v| v.into_chunk("arrays-to-table"))
+                .collect::<Result<Vec<_>>>()?;
+            bridge::arrays_to_table(names, &chunks).map(Value::Table)
+        }
+        _ => {
+            let chunks = inputs
+                .into_iter()
+                .map(|v| v.into_chunk(op.name()))
+                .collect::<Result<Vec<_>>>()?;
+            execute(op, &chunks).map(Value::Array)
+        }
+    }
+}
+
+#[cfg(feature = "tables")]
+fn run_stage(stage: &crate::ops::TableStage, inputs: Vec<Value>) -> Result<Value> {
+    crate::table::run_stage(stage, inputs).map(Value::Table)
+}
+
+#[cfg(not(feature = "tables"))]
+fn run_stage(_: &crate::ops::TableStage, _: Vec<Value>) -> Result<Value> {
+    Err(Error::other(
+        "this binary was built without table support (tessera-core feature `tables`)",
+    ))
 }
 
 fn expect_inputs(op: &Op, inputs: &[Chunk], n: usize) -> Result<()> {

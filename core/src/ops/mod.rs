@@ -8,6 +8,8 @@ use serde::{Deserialize, Serialize};
 use std::ops::Range;
 
 mod expr;
+mod table;
+pub use table::{StageBinding, TableSink, TableStage};
 pub use expr::{BinaryOp, Expr, MAX_DECODED_EXPR_DEPTH, UnaryOp};
 
 /// One task's operation. Inputs are the task's input chunks, in order.
@@ -279,6 +281,23 @@ pub enum Op {
     /// The distinct values of all inputs (one int or bool dtype, any shapes), ascending,
     /// as a 1-d chunk (`unique`: per chunk, then merged in a tree with the same op).
     Unique,
+    /// One partition of a table stage (a DataFusion plan fragment); inputs and output are
+    /// table partitions.
+    TableStage(Box<TableStage>),
+    /// Column `column` of the one input table partition as a 1-d chunk of `dtype` (the
+    /// column must have that type and no nulls).
+    ColumnToArray {
+        /// Column name.
+        column: String,
+        /// The column's dtype.
+        dtype: DType,
+    },
+    /// A table partition whose columns are the 1-d input chunks (all of one length),
+    /// named `names`.
+    ArraysToTable {
+        /// Column names, one per input.
+        names: Vec<String>,
+    },
 }
 
 impl Op {
@@ -314,6 +333,9 @@ impl Op {
             Op::ShuffleBarrier { .. } => "shuffle-barrier",
             Op::ShuffleUnpack { .. } => "shuffle-unpack",
             Op::Unique => "unique",
+            Op::TableStage(_) => "table-stage",
+            Op::ColumnToArray { .. } => "column-to-array",
+            Op::ArraysToTable { .. } => "arrays-to-table",
         }
     }
 }
