@@ -306,3 +306,46 @@ fn tempdir(name: &str) -> std::path::PathBuf {
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
+
+#[test]
+fn columns_become_arrays_and_arrays_become_tables_on_the_cluster() {
+    let cluster = common::cluster(2);
+    let client = cluster.client().unwrap();
+    let ctx = Context::with_partitions(&client, 3).unwrap();
+    ctx.register_batches("people", people(500), 3).unwrap();
+    let df = ctx.sql("SELECT id, score FROM people WHERE id % 2 = 0").unwrap();
+    let ids = df.column_to_array("id").unwrap();
+    assert_eq!(ids.shape().unwrap(), &[250]);
+    let got: ndarray::Array1<i64> = client.compute(&ids).unwrap();
+    let mut got = got.to_vec();
+    got.sort();
+    assert_eq!(got, (0..500).step_by(2).collect::<Vec<i64>>());
+    let scores = df.column_to_array("score").unwrap();
+    let total: f64 = client.compute::<f64, ndarray::Ix0>(&scores.sum()).unwrap().into_scalar();
+    let want: f64 = (0..500usize)
+        .step_by(2)
+        .map(|i| ((i * 37) % 101) as f64 / 7.0)
+        .sum();
+    assert!((total - want).abs() < 1e-9 * want.abs());
+    assert!(matches!(df.column_to_array("nope"), Err(Error::Plan(_))));
+
+    // Arrays to a table: squares beside their roots, queried with SQL.
+    let x = tessera::array::arange::<f64>(0.0, 100.0, 1.0, 30);
+    let y = &x * &x;
+    let table = ctx.from_arrays(&[("x", &x), ("y", &y)]).unwrap();
+    ctx.register_dataframe("squares", &table).unwrap();
+    let out = ctx
+        .sql("SELECT sum(y) AS s, count(*) AS n FROM squares WHERE x >= 50")
+        .unwrap()
+        .collect()
+        .unwrap();
+    let r = rows(&out);
+    let want_sum: f64 = (50..100).map(|v| (v * v) as f64).sum();
+    match (&r[0][0], &r[0][1]) {
+        (Cell::Float(s), Cell::Text(n)) => {
+            assert_eq!(*s, want_sum);
+            assert_eq!(n, "50");
+        }
+        other => panic!("unexpected row {other:?}"),
+    }
+}

@@ -281,7 +281,7 @@ impl Lowering {
                 };
                 lowering.lower(node, inputs, &mut sink);
             }
-            NodeKind::Persisted { .. } => {
+            NodeKind::Persisted { .. } | NodeKind::Held { .. } => {
                 // Held by the cluster: its keys are inputs, not tasks.
             }
         }

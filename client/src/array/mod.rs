@@ -103,13 +103,20 @@ pub(crate) enum NodeKind {
         input: Arc<Node>,
         hold: Arc<KeyHold>,
     },
+    /// Chunks computed on the cluster from something that is not an array (a table
+    /// column): held by `hold`, with no array lineage.
+    #[allow(dead_code)]
+    Held { hold: Arc<KeyHold> },
 }
 
 impl NodeKind {
     /// The nodes this one reads.
     pub(crate) fn inputs(&self) -> Vec<&Arc<Node>> {
         match self {
-            NodeKind::Source(_) | NodeKind::Literal { .. } | NodeKind::Persisted { .. } => vec![],
+            NodeKind::Source(_)
+            | NodeKind::Literal { .. }
+            | NodeKind::Persisted { .. }
+            | NodeKind::Held { .. } => vec![],
             NodeKind::Elementwise { inputs, .. } | NodeKind::Custom { inputs, .. } => {
                 inputs.iter().collect()
             }
@@ -123,7 +130,7 @@ impl NodeKind {
     fn take_inputs(&mut self) -> Vec<Arc<Node>> {
         let kind = std::mem::replace(self, NodeKind::Source(Source::Full(Scalar::Bool(false))));
         match kind {
-            NodeKind::Source(_) | NodeKind::Literal { .. } => vec![],
+            NodeKind::Source(_) | NodeKind::Literal { .. } | NodeKind::Held { .. } => vec![],
             NodeKind::Elementwise { inputs, .. } | NodeKind::Custom { inputs, .. } => inputs,
             NodeKind::Transpose { input, .. }
             | NodeKind::Reduce { input, .. }

@@ -52,6 +52,18 @@ impl DataFrame {
         DataFrame { ctx, df }
     }
 
+    /// The context this DataFrame belongs to.
+    pub fn context(&self) -> &Context {
+        &self.ctx
+    }
+
+    /// Compute the DataFrame and keep its partitions on the cluster: their keys, in
+    /// partition order, and the hold that keeps them.
+    pub(crate) fn compute_partitions(&self) -> Result<(Vec<TaskKey>, Arc<KeyHold>)> {
+        let computed = self.compute(None)?;
+        Ok((computed.keys, computed._hold))
+    }
+
     /// The DataFusion DataFrame this wraps (its logical plan).
     pub fn inner(&self) -> &datafusion::dataframe::DataFrame {
         &self.df

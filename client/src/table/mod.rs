@@ -1,6 +1,7 @@
 //! Distributed tables: a [`Context`] of registered sources and SQL, [`DataFrame`]s planned
 //! by DataFusion and cut by Tessera's planner into stages that run as graph tasks.
 
+mod bridge;
 mod context;
 mod dataframe;
 pub mod planner;

@@ -151,7 +151,7 @@ pub fn execute(op: &Op, inputs: &[Chunk]) -> Result<Chunk> {
             "{} runs in a worker's shuffle service, not as a plain kernel",
             op.name()
         ))),
-        Op::TableStage(_) | Op::ColumnToArray { .. } | Op::ArraysToTable { .. } => {
+        Op::TableStage(_) | Op::ColumnToArray { .. } | Op::ArraysToTable { .. } | Op::RowCount => {
             Err(Error::other(format!(
                 "{} works on table partitions: run it with execute_value",
                 op.name()
@@ -171,6 +171,15 @@ pub fn execute_value(op: &Op, inputs: Vec<Value>) -> Result<Value> {
             })?;
             let part = input.into_partition("column-to-array")?;
             bridge::column_to_array(&part, column, *dtype).map(Value::Array)
+        }
+        Op::RowCount => {
+            let [input] = <[Value; 1]>::try_from(inputs).map_err(|v| {
+                Error::other(format!("row-count takes 1 input, got {}", v.len()))
+            })?;
+            let rows = input.into_partition("row-count")?.num_rows() as i64;
+            Ok(Value::Array(Chunk::from_ndarray(
+                ndarray::ArrayD::from_elem(ndarray::IxDyn(&[1]), rows),
+            )))
         }
         Op::ArraysToTable { names } => {
             let chunks = inputs

@@ -292,6 +292,8 @@ pub enum Op {
         /// The column's dtype.
         dtype: DType,
     },
+    /// The number of rows of the one input table partition, as an int64 chunk `[1]`.
+    RowCount,
     /// A table partition whose columns are the 1-d input chunks (all of one length),
     /// named `names`.
     ArraysToTable {
@@ -335,6 +337,7 @@ impl Op {
             Op::Unique => "unique",
             Op::TableStage(_) => "table-stage",
             Op::ColumnToArray { .. } => "column-to-array",
+            Op::RowCount => "row-count",
             Op::ArraysToTable { .. } => "arrays-to-table",
         }
     }
