@@ -80,7 +80,10 @@ pub fn dask_python() -> Option<PathBuf> {
     let python = venv.join("bin/python");
     let has_dask = |p: &PathBuf| {
         Command::new(p)
-            .args(["-c", "import dask.array, distributed, numpy"])
+            .args([
+                "-c",
+                "import dask.array, dask.dataframe, distributed, numpy, pyarrow",
+            ])
             .status()
             .is_ok_and(|s| s.success())
     };
@@ -102,8 +105,9 @@ pub fn dask_python() -> Option<PathBuf> {
                 "pip",
                 "install",
                 "--quiet",
-                "dask[distributed,array]",
+                "dask[distributed,array,dataframe]",
                 "numpy",
+                "pyarrow",
             ])
             .status()
             .is_ok_and(|s| s.success());

@@ -3,6 +3,7 @@
 
 use super::stored::StoredTableExec;
 use datafusion::physical_plan::coalesce_partitions::CoalescePartitionsExec;
+use datafusion::physical_plan::joins::{CrossJoinExec, NestedLoopJoinExec};
 use datafusion::physical_plan::repartition::RepartitionExec;
 use datafusion::physical_plan::sorts::sort_preserving_merge::SortPreservingMergeExec;
 use datafusion::physical_plan::union::UnionExec;
@@ -182,6 +183,16 @@ fn touched(node: &Arc<dyn ExecutionPlan>, j: usize, out: &mut Vec<(u32, usize)>)
             }
             offset += n;
         }
+        return;
+    }
+    // Cross and nested-loop joins collect every partition of their left (build) side
+    // inside each task, and stream the right side partition by partition.
+    if node.is::<CrossJoinExec>() || node.is::<NestedLoopJoinExec>() {
+        let children = node.children();
+        for p in 0..partitions(children[0]) {
+            touched(children[0], p, out);
+        }
+        touched(children[1], j, out);
         return;
     }
     let n_out = partitions(node);
