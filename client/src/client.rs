@@ -49,6 +49,7 @@ pub(crate) struct ClientInner {
 }
 
 /// Keys a client keeps alive on the cluster; dropping the hold releases them.
+#[derive(Debug)]
 pub struct KeyHold {
     keys: Vec<TaskKey>,
     client: Weak<ClientInner>,

@@ -178,7 +178,8 @@ fn every_join_type_matches_single_node() {
         .unwrap()
         .count()
         .unwrap();
-    assert_eq!(got, 200);
+    // id + 1 = rid with id < 400 and rid >= 200: ids 199..=399.
+    assert_eq!(got, 201);
 }
 
 #[test]

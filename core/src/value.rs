@@ -65,11 +65,11 @@ impl Value {
 
     /// The record batches that carry the value over Flight, and their common schema.
     /// Arrays carry their shape in the schema metadata, tables their bucket row counts.
-    pub fn to_record_batches(&self) -> (SchemaRef, Vec<RecordBatch>) {
+    pub fn to_record_batches(&self) -> Result<(SchemaRef, Vec<RecordBatch>)> {
         match self {
             Value::Array(c) => {
                 let batch = c.to_record_batch();
-                (batch.schema(), vec![batch])
+                Ok((batch.schema(), vec![batch]))
             }
             Value::Table(p) => p.to_flight_batches(),
         }
@@ -134,8 +134,14 @@ impl Partition {
                 buckets.len()
             )));
         }
+        let types = |s: &Schema| -> Vec<arrow_schema::DataType> {
+            s.fields().iter().map(|f| f.data_type().clone()).collect()
+        };
+        let want = types(&schema);
         for batch in buckets.iter().flatten() {
-            if batch.schema().fields() != schema.fields() {
+            // Column types must agree; names, nullability and metadata may differ between
+            // the batches an operator emits and its declared schema.
+            if types(&batch.schema()) != want {
                 return Err(Error::other(format!(
                     "a batch with schema {} does not belong in a partition of schema {}",
                     batch.schema(),
@@ -193,7 +199,7 @@ impl Partition {
             .sum()
     }
 
-    fn to_flight_batches(&self) -> (SchemaRef, Vec<RecordBatch>) {
+    fn to_flight_batches(&self) -> Result<(SchemaRef, Vec<RecordBatch>)> {
         let rows: Vec<String> = self
             .buckets
             .iter()
@@ -211,12 +217,10 @@ impl Partition {
             .iter()
             .flatten()
             .filter(|b| b.num_rows() > 0)
-            .map(|b| {
-                RecordBatch::try_new(schema.clone(), b.columns().to_vec())
-                    .expect("same fields as the partition's schema")
-            })
-            .collect();
-        (schema, batches)
+            .map(|b| RecordBatch::try_new(schema.clone(), b.columns().to_vec()))
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(|e| Error::other(format!("a partition's batches do not fit its schema: {e}")))?;
+        Ok((schema, batches))
     }
 
     fn from_flight_batches(
@@ -327,7 +331,7 @@ mod tests {
             ],
         )
         .unwrap();
-        let (wire_schema, batches) = Value::Table(p.clone()).to_record_batches();
+        let (wire_schema, batches) = Value::Table(p.clone()).to_record_batches().unwrap();
         // Re-split the stream differently (as a Flight encoder may): one big batch.
         let one = arrow_select::concat::concat_batches(&wire_schema, &batches).unwrap();
         let resplit = vec![one.slice(0, 4), one.slice(4, 5)];
@@ -347,7 +351,7 @@ mod tests {
     fn lying_row_counts_are_refused() {
         let s = schema();
         let p = Partition::new(s.clone(), vec![batch(&s, 0, 3)]).unwrap();
-        let (wire_schema, batches) = Value::Table(p).to_record_batches();
+        let (wire_schema, batches) = Value::Table(p).to_record_batches().unwrap();
         let mut md = wire_schema.metadata().clone();
         for bad in ["4", "1,1", "x", "", "18446744073709551615,1"] {
             md.insert(BUCKET_ROWS_METADATA.into(), bad.into());
@@ -364,12 +368,12 @@ mod tests {
     fn empty_partitions_and_arrays_round_trip() {
         let s = schema();
         let p = Partition::with_buckets(s.clone(), vec![vec![], vec![]]).unwrap();
-        let (ws, batches) = Value::Table(p).to_record_batches();
+        let (ws, batches) = Value::Table(p).to_record_batches().unwrap();
         assert!(batches.is_empty());
         let back = Value::from_record_batches(ws, batches).unwrap();
         assert_eq!(back.into_partition("t").unwrap().num_buckets(), 2);
         let c = Chunk::from_ndarray(ndarray::ArrayD::from_elem(ndarray::IxDyn(&[2, 3]), 1.5f64));
-        let (ws, batches) = Value::Array(c).to_record_batches();
+        let (ws, batches) = Value::Array(c).to_record_batches().unwrap();
         let back = Value::from_record_batches(ws, batches).unwrap().into_chunk("t").unwrap();
         assert_eq!(back.shape(), &[2, 3]);
     }

@@ -162,7 +162,13 @@ where
 
 /// Encode a value as a stream of Flight messages.
 pub fn encode_value(value: &Value) -> BoxStream<'static, Result<FlightData, FlightError>> {
-    let (schema, batches) = value.to_record_batches();
+    let (schema, batches) = match value.to_record_batches() {
+        Ok(x) => x,
+        Err(e) => {
+            return stream::once(async move { Err(FlightError::ExternalError(Box::new(e))) })
+                .boxed();
+        }
+    };
     FlightDataEncoderBuilder::new()
         .with_max_flight_data_size(FLIGHT_SPLIT_BYTES)
         .with_schema(schema)

@@ -62,6 +62,8 @@ impl Context {
         options.optimizer.enable_topk_dynamic_filter_pushdown = false;
         options.optimizer.enable_aggregate_dynamic_filter_pushdown = false;
         options.optimizer.prefer_existing_sort = false;
+        // Each task runs one partition: file streams must not take sibling partitions' files.
+        options.execution.enable_file_stream_work_stealing = false;
         Ok(Context {
             client: client.clone(),
             session: SessionContext::new_with_config(config),

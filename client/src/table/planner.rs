@@ -3,7 +3,11 @@
 
 use super::stored::StoredTableExec;
 use datafusion::physical_plan::coalesce_partitions::CoalescePartitionsExec;
-use datafusion::physical_plan::joins::{CrossJoinExec, NestedLoopJoinExec};
+use datafusion::common::JoinType;
+use datafusion::physical_plan::Partitioning;
+use datafusion::physical_plan::joins::{
+    CrossJoinExec, HashJoinExec, NestedLoopJoinExec, PartitionMode,
+};
 use datafusion::physical_plan::repartition::RepartitionExec;
 use datafusion::physical_plan::sorts::sort_preserving_merge::SortPreservingMergeExec;
 use datafusion::physical_plan::union::UnionExec;
@@ -118,6 +122,9 @@ impl Planner {
         node: &Arc<dyn ExecutionPlan>,
         leaves: &mut Vec<LeafSource>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
+        if let Some(single) = single_probe_join(node)? {
+            return self.rewrite(&single, leaves);
+        }
         if let Some(stored) = node.downcast_ref::<StoredTableExec>() {
             let id = leaves.len() as u32;
             leaves.push(LeafSource::Stored {
@@ -164,6 +171,47 @@ impl Planner {
             .collect::<Result<Vec<_>>>()?;
         replace(node, children)
     }
+}
+
+/// Whether a join with a collected (broadcast) left side must see every probe row in
+/// one place: it emits left rows by what no probe partition matched, which DataFusion
+/// tracks across the partitions of one process.
+fn needs_all_probe_rows(join_type: &JoinType) -> bool {
+    matches!(
+        join_type,
+        JoinType::Left
+            | JoinType::Full
+            | JoinType::LeftSemi
+            | JoinType::LeftAnti
+            | JoinType::LeftMark
+    )
+}
+
+/// A broadcast join that must see every probe row at once, rebuilt to run in one task
+/// (its probe side merged), then repartitioned as before for what reads it; `None` for
+/// every other node.
+fn single_probe_join(node: &Arc<dyn ExecutionPlan>) -> Result<Option<Arc<dyn ExecutionPlan>>> {
+    let collects_left = if let Some(join) = node.downcast_ref::<HashJoinExec>() {
+        *join.partition_mode() == PartitionMode::CollectLeft
+            && (needs_all_probe_rows(join.join_type()) || join.null_aware)
+    } else if let Some(join) = node.downcast_ref::<NestedLoopJoinExec>() {
+        needs_all_probe_rows(join.join_type())
+    } else {
+        false
+    };
+    let children = node.children();
+    if !collects_left || partitions(children[1]) <= 1 {
+        return Ok(None);
+    }
+    let probe: Arc<dyn ExecutionPlan> = Arc::new(CoalescePartitionsExec::new(children[1].clone()));
+    let single = replace(node, vec![children[0].clone(), probe])?;
+    let restore = match node.output_partitioning() {
+        Partitioning::Hash(exprs, n) => Partitioning::Hash(exprs.clone(), *n),
+        other => Partitioning::RoundRobinBatch(other.partition_count()),
+    };
+    let repartitioned = RepartitionExec::try_new(single, restore)
+        .map_err(|e| Error::Plan(format!("repartitioning a join: {e}")))?;
+    Ok(Some(Arc::new(repartitioned)))
 }
 
 /// The `(leaf, partition)` pairs that computing partition `j` of `node` reads.

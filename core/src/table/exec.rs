@@ -38,10 +38,14 @@ fn new_session() -> Result<SessionContext> {
     let runtime = runtime
         .build_arc()
         .map_err(|e| Error::other(format!("cannot set up DataFusion: {e}")))?;
-    Ok(SessionContext::new_with_config_rt(
-        SessionConfig::new(),
-        runtime,
-    ))
+    let mut config = SessionConfig::new();
+    // A task runs one partition of a scan; with work stealing, that one file stream
+    // would take the files of its sibling partitions (other tasks) too.
+    config
+        .options_mut()
+        .execution
+        .enable_file_stream_work_stealing = false;
+    Ok(SessionContext::new_with_config_rt(config, runtime))
 }
 
 thread_local! {
