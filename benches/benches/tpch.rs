@@ -22,7 +22,10 @@ fn main() -> tessera::Result<()> {
     let root = std::env::var_os("CARGO_TARGET_DIR")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"));
-    println!("== generating TPC-H SF {sf} (cached under {})", root.display());
+    println!(
+        "== generating TPC-H SF {sf} (cached under {})",
+        root.display()
+    );
     let dir = tessera::tpch::generate(&root, sf, 8)?;
     let cluster = tessera_benches::two_worker_cluster()?;
     let client = cluster.client()?;
@@ -72,7 +75,12 @@ fn main() -> tessera::Result<()> {
                 &[dir.to_string_lossy().into_owned(), q.to_string()],
             )
         });
-        report(&format!("q{q} vs dask.dataframe"), tessera_time, "dask", peer);
+        report(
+            &format!("q{q} vs dask.dataframe"),
+            tessera_time,
+            "dask",
+            peer,
+        );
         let duck = dask.as_ref().and_then(|py| {
             run_python_peer(
                 py,

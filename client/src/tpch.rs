@@ -57,7 +57,10 @@ fn write_parquet(
         .collect::<std::result::Result<Vec<_>, _>>()
         .map_err(|e| Error::other(format!("{}: {e}", path.display())))?;
     let Some(first) = batches.first() else {
-        return Err(Error::other(format!("{}: no rows generated", path.display())));
+        return Err(Error::other(format!(
+            "{}: no rows generated",
+            path.display()
+        )));
     };
     let schema = first.schema();
     let file = std::fs::File::create(path).map_err(io(path))?;
@@ -74,8 +77,14 @@ fn generate_table(table: &str, sf: f64, part: i32, parts: i32, path: &Path) -> R
     use tpchgen::generators::*;
     use tpchgen_arrow::*;
     match table {
-        "nation" => write_parquet(path, NationArrow::new(NationGenerator::new(sf, part, parts))),
-        "region" => write_parquet(path, RegionArrow::new(RegionGenerator::new(sf, part, parts))),
+        "nation" => write_parquet(
+            path,
+            NationArrow::new(NationGenerator::new(sf, part, parts)),
+        ),
+        "region" => write_parquet(
+            path,
+            RegionArrow::new(RegionGenerator::new(sf, part, parts)),
+        ),
         "part" => write_parquet(path, PartArrow::new(PartGenerator::new(sf, part, parts))),
         "supplier" => write_parquet(
             path,
@@ -103,7 +112,7 @@ fn generate_table(table: &str, sf: f64, part: i32, parts: i32, path: &Path) -> R
 /// a `done` file) is reused. Concurrent callers each generate privately and the first
 /// to finish wins, so nobody reads half-written files.
 pub fn generate(root: &Path, sf: f64, files: i32) -> Result<PathBuf> {
-    if !(sf > 0.0) || files < 1 {
+    if sf.is_nan() || sf <= 0.0 || files < 1 {
         return Err(Error::other(format!(
             "TPC-H needs a positive scale factor and at least one file per table (got sf {sf}, {files} files)"
         )));
@@ -112,12 +121,19 @@ pub fn generate(root: &Path, sf: f64, files: i32) -> Result<PathBuf> {
     if dir.join("done").exists() {
         return Ok(dir);
     }
-    let staging = root.join(format!("tpch-sf{sf}-{files}files.tmp{}", std::process::id()));
+    let staging = root.join(format!(
+        "tpch-sf{sf}-{files}files.tmp{}",
+        std::process::id()
+    ));
     let _ = std::fs::remove_dir_all(&staging);
     for table in TABLES {
         let table_dir = staging.join(table);
         std::fs::create_dir_all(&table_dir).map_err(io(&table_dir))?;
-        let parts = if matches!(table, "nation" | "region") { 1 } else { files };
+        let parts = if matches!(table, "nation" | "region") {
+            1
+        } else {
+            files
+        };
         for part in 1..=parts {
             let path = table_dir.join(format!("part-{part}.parquet"));
             generate_table(table, sf, part, parts, &path)?;
@@ -131,6 +147,9 @@ pub fn generate(root: &Path, sf: f64, files: i32) -> Result<PathBuf> {
             let _ = std::fs::remove_dir_all(&staging);
             Ok(dir)
         }
-        Err(e) => Err(Error::other(format!("moving TPC-H data to {}: {e}", dir.display()))),
+        Err(e) => Err(Error::other(format!(
+            "moving TPC-H data to {}: {e}",
+            dir.display()
+        ))),
     }
 }

@@ -12,8 +12,8 @@ use datafusion::functions_window::expr_fn::row_number;
 use datafusion::logical_expr::ExprFunctionExt;
 use std::sync::Arc;
 use tables_support::*;
-use tessera::table::{Context, CsvReadOptions, JoinType, col, lit};
 use tessera::Error;
+use tessera::table::{Context, CsvReadOptions, JoinType, col, lit};
 
 fn people(n: usize) -> Vec<RecordBatch> {
     let schema = Arc::new(Schema::new(vec![
@@ -104,7 +104,10 @@ fn dataframe_api_and_sql_agree_and_match_single_node() {
         .unwrap()
         .collect()
         .unwrap();
-    let want = reference(people(1000), "SELECT * FROM people ORDER BY id DESC LIMIT 5");
+    let want = reference(
+        people(1000),
+        "SELECT * FROM people ORDER BY id DESC LIMIT 5",
+    );
     compare(&head, &want, true).unwrap();
 
     // Window functions.
@@ -112,7 +115,10 @@ fn dataframe_api_and_sql_agree_and_match_single_node() {
         .window(vec![
             row_number()
                 .partition_by(vec![col("city")])
-                .order_by(vec![col("score").sort(false, true), col("id").sort(true, true)])
+                .order_by(vec![
+                    col("score").sort(false, true),
+                    col("id").sort(true, true),
+                ])
                 .build()
                 .unwrap()
                 .alias("rank"),
@@ -174,7 +180,11 @@ fn every_join_type_matches_single_node() {
     }
     // A join on an expression.
     let got = left
-        .join_on(&right, JoinType::Inner, vec![(col("id") + lit(1)).eq(col("rid"))])
+        .join_on(
+            &right,
+            JoinType::Inner,
+            vec![(col("id") + lit(1)).eq(col("rid"))],
+        )
         .unwrap()
         .count()
         .unwrap();
@@ -196,7 +206,10 @@ fn files_in_and_out_parquet_and_csv() {
     }
     std::fs::write(&csv, text).unwrap();
     let df = ctx
-        .read_csv(csv.to_str().unwrap(), CsvReadOptions::new().has_header(true))
+        .read_csv(
+            csv.to_str().unwrap(),
+            CsvReadOptions::new().has_header(true),
+        )
         .unwrap();
     assert_eq!(df.count().unwrap(), 300);
     // Write Parquet (one file per partition, by the workers), read it back.
@@ -212,15 +225,24 @@ fn files_in_and_out_parquet_and_csv() {
     }
     let back = ctx.read_parquet(out.to_str().unwrap()).unwrap();
     let sums = back
-        .aggregate(vec![], vec![sum(col("id")).alias("s"), count(lit(1)).alias("n")])
+        .aggregate(
+            vec![],
+            vec![sum(col("id")).alias("s"), count(lit(1)).alias("n")],
+        )
         .unwrap()
         .collect()
         .unwrap();
     let r = rows(&sums);
-    assert_eq!(format!("{:?}", r[0]), format!("{:?}", vec![
-        Cell::Text(((100..300).sum::<i64>()).to_string()),
-        Cell::Text("200".into())
-    ]));
+    assert_eq!(
+        format!("{:?}", r[0]),
+        format!(
+            "{:?}",
+            vec![
+                Cell::Text(((100..300).sum::<i64>()).to_string()),
+                Cell::Text("200".into())
+            ]
+        )
+    );
     // Globs and projection pushdown: only one column is read.
     ctx.register_parquet("back", &format!("{}/*.parquet", out.display()))
         .unwrap();
@@ -257,7 +279,11 @@ fn bad_queries_are_refused_at_plan_time_with_the_offending_name() {
     };
     assert!(plan_err(ctx.sql("SELECT nope FROM people")).contains("nope"));
     assert!(plan_err(ctx.sql("SELECT * FROM missing_table")).contains("missing_table"));
-    assert!(plan_err(ctx.sql("SELEC id FROM people")).to_lowercase().contains("selec"));
+    assert!(
+        plan_err(ctx.sql("SELEC id FROM people"))
+            .to_lowercase()
+            .contains("selec")
+    );
     assert!(plan_err(ctx.sql("SELECT id + city FROM people")).contains("Utf8"));
     let df = ctx.table("people").unwrap();
     assert!(plan_err(df.select_columns(&["ghost"])).contains("ghost"));
@@ -275,8 +301,7 @@ fn a_corrupt_parquet_file_errs_the_task_naming_the_file() {
     let batches = people(50);
     {
         let file = std::fs::File::create(&good).unwrap();
-        let mut w =
-            parquet::arrow::ArrowWriter::try_new(file, batches[0].schema(), None).unwrap();
+        let mut w = parquet::arrow::ArrowWriter::try_new(file, batches[0].schema(), None).unwrap();
         for b in &batches {
             w.write(b).unwrap();
         }
@@ -314,7 +339,9 @@ fn columns_become_arrays_and_arrays_become_tables_on_the_cluster() {
     let client = cluster.client().unwrap();
     let ctx = Context::with_partitions(&client, 3).unwrap();
     ctx.register_batches("people", people(500), 3).unwrap();
-    let df = ctx.sql("SELECT id, score FROM people WHERE id % 2 = 0").unwrap();
+    let df = ctx
+        .sql("SELECT id, score FROM people WHERE id % 2 = 0")
+        .unwrap();
     let ids = df.column_to_array("id").unwrap();
     assert_eq!(ids.shape().unwrap(), &[250]);
     let got: ndarray::Array1<i64> = client.compute(&ids).unwrap();
@@ -322,7 +349,10 @@ fn columns_become_arrays_and_arrays_become_tables_on_the_cluster() {
     got.sort();
     assert_eq!(got, (0..500).step_by(2).collect::<Vec<i64>>());
     let scores = df.column_to_array("score").unwrap();
-    let total: f64 = client.compute::<f64, ndarray::Ix0>(&scores.sum()).unwrap().into_scalar();
+    let total: f64 = client
+        .compute::<f64, ndarray::Ix0>(&scores.sum())
+        .unwrap()
+        .into_scalar();
     let want: f64 = (0..500usize)
         .step_by(2)
         .map(|i| ((i * 37) % 101) as f64 / 7.0)

@@ -16,7 +16,11 @@ fn selected_queries() -> Vec<usize> {
     match std::env::var("TESSERA_TPCH_QUERY") {
         Ok(list) => list
             .split(',')
-            .map(|q| q.trim().parse().expect("TESSERA_TPCH_QUERY holds query numbers"))
+            .map(|q| {
+                q.trim()
+                    .parse()
+                    .expect("TESSERA_TPCH_QUERY holds query numbers")
+            })
             .collect(),
         Err(_) => (1..=22).collect(),
     }
@@ -33,7 +37,8 @@ fn tpch_queries_match_datafusion_single_node() {
     let client = cluster.client().unwrap();
     let ctx = Context::with_partitions(&client, 3).unwrap();
     for t in TABLES {
-        ctx.register_parquet(t, dir.join(t).to_str().unwrap()).unwrap();
+        ctx.register_parquet(t, dir.join(t).to_str().unwrap())
+            .unwrap();
     }
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let reference = runtime.block_on(reference_session(&dir));
@@ -63,5 +68,9 @@ fn tpch_queries_match_datafusion_single_node() {
             reference_took.as_secs_f64()
         );
     }
-    assert!(failures.is_empty(), "failing queries:\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "failing queries:\n{}",
+        failures.join("\n")
+    );
 }

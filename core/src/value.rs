@@ -56,9 +56,7 @@ impl Value {
     /// Only bucket `bucket` of a table partition (arrays have no buckets).
     pub fn select_bucket(&self, bucket: usize) -> Result<Value> {
         match self {
-            Value::Array(_) => Err(Error::other(
-                "an array chunk has no buckets to select from",
-            )),
+            Value::Array(_) => Err(Error::other("an array chunk has no buckets to select from")),
             Value::Table(p) => Ok(Value::Table(p.bucket(bucket)?)),
         }
     }
@@ -219,7 +217,9 @@ impl Partition {
             .filter(|b| b.num_rows() > 0)
             .map(|b| RecordBatch::try_new(schema.clone(), b.columns().to_vec()))
             .collect::<std::result::Result<Vec<_>, _>>()
-            .map_err(|e| Error::other(format!("a partition's batches do not fit its schema: {e}")))?;
+            .map_err(|e| {
+                Error::other(format!("a partition's batches do not fit its schema: {e}"))
+            })?;
         Ok((schema, batches))
     }
 
@@ -355,12 +355,18 @@ mod tests {
         let mut md = wire_schema.metadata().clone();
         for bad in ["4", "1,1", "x", "", "18446744073709551615,1"] {
             md.insert(BUCKET_ROWS_METADATA.into(), bad.into());
-            let schema = Arc::new(Schema::new_with_metadata(wire_schema.fields().clone(), md.clone()));
+            let schema = Arc::new(Schema::new_with_metadata(
+                wire_schema.fields().clone(),
+                md.clone(),
+            ));
             let batches: Vec<_> = batches
                 .iter()
                 .map(|b| RecordBatch::try_new(schema.clone(), b.columns().to_vec()).unwrap())
                 .collect();
-            assert!(Value::from_record_batches(schema, batches).is_err(), "{bad}");
+            assert!(
+                Value::from_record_batches(schema, batches).is_err(),
+                "{bad}"
+            );
         }
     }
 
@@ -374,7 +380,10 @@ mod tests {
         assert_eq!(back.into_partition("t").unwrap().num_buckets(), 2);
         let c = Chunk::from_ndarray(ndarray::ArrayD::from_elem(ndarray::IxDyn(&[2, 3]), 1.5f64));
         let (ws, batches) = Value::Array(c).to_record_batches().unwrap();
-        let back = Value::from_record_batches(ws, batches).unwrap().into_chunk("t").unwrap();
+        let back = Value::from_record_batches(ws, batches)
+            .unwrap()
+            .into_chunk("t")
+            .unwrap();
         assert_eq!(back.shape(), &[2, 3]);
     }
 

@@ -45,7 +45,9 @@ pub fn to_py(e: Error) -> PyErr {
         Error::Decode(m) => PyRuntimeError::new_err(format!("decode error: {m}")),
         // Unknown tables and columns are KeyErrors, as in pandas and Dask.
         Error::Plan(m)
-            if m.contains("No field named") || m.contains("not found") || m.contains("no column") =>
+            if m.contains("No field named")
+                || m.contains("not found")
+                || m.contains("no column") =>
         {
             pyo3::exceptions::PyKeyError::new_err(m)
         }

@@ -254,31 +254,34 @@ impl Executor {
         inputs: &[InputLocation],
         buckets: &[Option<u32>],
     ) -> Result<Vec<Value>, (Vec<TaskKey>, String)> {
-        let fetches = inputs.iter().zip(buckets).map(|(input, bucket)| async move {
-            if let Some(value) = self.store.get(&input.key) {
-                return Ok(value);
-            }
-            let holders: Vec<String> = input
-                .holders
-                .iter()
-                .filter(|h| **h != self.self_address)
-                .cloned()
-                .collect();
-            let started = Instant::now();
-            let chunk = self
-                .peers
-                .fetch_any(&holders, &input.key, *bucket)
-                .await
-                .map_err(|e| (input.key.clone(), e.to_string()))?;
-            let nbytes = chunk.nbytes() as u64;
-            Counters::add(&self.counters.bytes_received, nbytes);
-            Counters::add(&self.counters.fetched_bytes, nbytes);
-            Counters::add(
-                &self.counters.fetch_micros,
-                started.elapsed().as_micros().max(1) as u64,
-            );
-            Ok(chunk)
-        });
+        let fetches = inputs
+            .iter()
+            .zip(buckets)
+            .map(|(input, bucket)| async move {
+                if let Some(value) = self.store.get(&input.key) {
+                    return Ok(value);
+                }
+                let holders: Vec<String> = input
+                    .holders
+                    .iter()
+                    .filter(|h| **h != self.self_address)
+                    .cloned()
+                    .collect();
+                let started = Instant::now();
+                let chunk = self
+                    .peers
+                    .fetch_any(&holders, &input.key, *bucket)
+                    .await
+                    .map_err(|e| (input.key.clone(), e.to_string()))?;
+                let nbytes = chunk.nbytes() as u64;
+                Counters::add(&self.counters.bytes_received, nbytes);
+                Counters::add(&self.counters.fetched_bytes, nbytes);
+                Counters::add(
+                    &self.counters.fetch_micros,
+                    started.elapsed().as_micros().max(1) as u64,
+                );
+                Ok(chunk)
+            });
         let results = futures::future::join_all(fetches).await;
         let mut chunks = Vec::with_capacity(results.len());
         let mut missing = Vec::new();

@@ -71,12 +71,7 @@ impl PeerPool {
         result
     }
 
-    async fn fetch_once(
-        &self,
-        address: &str,
-        key: &TaskKey,
-        bucket: Option<u32>,
-    ) -> Result<Value> {
+    async fn fetch_once(&self, address: &str, key: &TaskKey, bucket: Option<u32>) -> Result<Value> {
         let mut client = self.client(address).await?;
         let ticket = Ticket::new(ticket_bytes(key, bucket));
         let stalled = || {

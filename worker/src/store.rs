@@ -71,8 +71,8 @@ impl ChunkStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tessera_core::Chunk;
     use ndarray::{ArrayD, IxDyn};
+    use tessera_core::Chunk;
 
     #[test]
     fn accounting_follows_puts_and_removes() {

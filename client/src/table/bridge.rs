@@ -43,12 +43,17 @@ impl DataFrame {
                 column: column.to_string(),
                 dtype,
             };
-            graph.tasks.push(Task::new(key.clone(), &op, vec![part.clone()], 0));
-            chunk_keys.push(key);
-            let count = TaskKey::chunk(&counts_name, &[i]);
             graph
                 .tasks
-                .push(Task::new(count.clone(), &Op::RowCount, vec![part.clone()], 8));
+                .push(Task::new(key.clone(), &op, vec![part.clone()], 0));
+            chunk_keys.push(key);
+            let count = TaskKey::chunk(&counts_name, &[i]);
+            graph.tasks.push(Task::new(
+                count.clone(),
+                &Op::RowCount,
+                vec![part.clone()],
+                8,
+            ));
             count_keys.push(count);
         }
         let client = self.context().client();
@@ -58,7 +63,12 @@ impl DataFrame {
         let mut lengths = Vec::with_capacity(count_keys.len());
         for key in &count_keys {
             let chunk = client.block_on(client.fetch_key(key))?;
-            let n = chunk.to_ndarray::<i64>()?.iter().copied().next().unwrap_or(0);
+            let n = chunk
+                .to_ndarray::<i64>()?
+                .iter()
+                .copied()
+                .next()
+                .unwrap_or(0);
             lengths.push(n as usize);
         }
         drop(part_hold);

@@ -11,7 +11,7 @@ use datafusion::prelude::{CsvReadOptions, ParquetReadOptions, SessionConfig, Ses
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use tessera_core::key::Tokenizer;
-use tessera_core::{Error, Partition, Result, TaskKey, TaskGraph, Value};
+use tessera_core::{Error, Partition, Result, TaskGraph, TaskKey, Value};
 
 /// A DataFusion error as a Tessera plan error, keeping DataFusion's message.
 pub(crate) fn plan_error(e: DataFusionError) -> Error {

@@ -2,13 +2,14 @@
 //! (repartitions, merges) and turns every partition of every stage into one graph task.
 
 use super::stored::StoredTableExec;
-use datafusion::physical_plan::coalesce_partitions::CoalescePartitionsExec;
 use datafusion::common::JoinType;
 use datafusion::physical_plan::Partitioning;
+use datafusion::physical_plan::coalesce_partitions::CoalescePartitionsExec;
 use datafusion::physical_plan::joins::{
     CrossJoinExec, HashJoinExec, NestedLoopJoinExec, PartitionMode,
 };
 use datafusion::physical_plan::repartition::RepartitionExec;
+use datafusion::physical_plan::scalar_subquery::ScalarSubqueryExec;
 use datafusion::physical_plan::sorts::sort_preserving_merge::SortPreservingMergeExec;
 use datafusion::physical_plan::union::UnionExec;
 use datafusion::physical_plan::{
@@ -125,6 +126,9 @@ impl Planner {
         if let Some(single) = single_probe_join(node)? {
             return self.rewrite(&single, leaves);
         }
+        if node.is::<ScalarSubqueryExec>() {
+            return self.opaque(node, leaves);
+        }
         if let Some(stored) = node.downcast_ref::<StoredTableExec>() {
             let id = leaves.len() as u32;
             leaves.push(LeafSource::Stored {
@@ -170,6 +174,44 @@ impl Planner {
             .map(|c| self.rewrite(c, leaves))
             .collect::<Result<Vec<_>>>()?;
         replace(node, children)
+    }
+}
+
+impl Planner {
+    /// A subtree that cannot be cut (a scalar subquery's expressions refer to the node
+    /// that computes them): it runs whole, in one task, and its rows are repartitioned
+    /// as the subtree's own output was for what reads it.
+    fn opaque(
+        &mut self,
+        node: &Arc<dyn ExecutionPlan>,
+        leaves: &mut Vec<LeafSource>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let n = partitions(node);
+        let whole: Arc<dyn ExecutionPlan> = if n > 1 {
+            Arc::new(CoalescePartitionsExec::new(node.clone()))
+        } else {
+            node.clone()
+        };
+        let restore = match node.output_partitioning() {
+            Partitioning::Hash(exprs, n) => Partitioning::Hash(exprs.clone(), *n),
+            other => Partitioning::RoundRobinBatch(other.partition_count()),
+        };
+        let split: Arc<dyn ExecutionPlan> = Arc::new(
+            RepartitionExec::try_new(whole.clone(), restore)
+                .map_err(|e| Error::Plan(format!("repartitioning a subquery: {e}")))?,
+        );
+        self.stages.push(Stage {
+            plan: split.clone(),
+            split: true,
+            tasks: 1,
+            leaves: Vec::new(),
+        });
+        let stage = self.stages.len() - 1;
+        let id = leaves.len() as u32;
+        leaves.push(LeafSource::Exchange { stage });
+        let leaf = StageInputExec::try_new(id, node.schema(), n, None)
+            .map_err(|e| Error::Plan(e.to_string()))?;
+        Ok(Arc::new(leaf))
     }
 }
 
@@ -273,6 +315,9 @@ pub fn tasks(
     sink: Option<&dyn Fn(usize) -> TableSink>,
 ) -> Result<StageTasks> {
     let mut graph = TaskGraph::default();
+    // Identical subplans (a table scanned the same way twice) are one computation: their
+    // keys are equal, so their tasks enter the graph once.
+    let mut seen: std::collections::HashSet<TaskKey> = std::collections::HashSet::new();
     let mut keys: Vec<Vec<TaskKey>> = Vec::with_capacity(plan.stages.len());
     let last = plan.stages.len() - 1;
     for (s, stage) in plan.stages.iter().enumerate() {
@@ -337,7 +382,9 @@ pub fn tasks(
         let mut stage_keys = Vec::with_capacity(stage.tasks);
         for (j, (op, inputs)) in stage_tasks.into_iter().enumerate() {
             let key = TaskKey::chunk(&name, &[j]);
-            graph.tasks.push(Task::new(key.clone(), &op, inputs, 0));
+            if seen.insert(key.clone()) {
+                graph.tasks.push(Task::new(key.clone(), &op, inputs, 0));
+            }
             stage_keys.push(key);
         }
         keys.push(stage_keys);
@@ -378,10 +425,7 @@ pub fn describe(plan: &DistributedPlan) -> String {
             })
             .collect();
         let what = if stage.split {
-            format!(
-                ", each split into {} buckets",
-                partitions(&stage.plan)
-            )
+            format!(", each split into {} buckets", partitions(&stage.plan))
         } else {
             String::new()
         };

@@ -9,7 +9,6 @@ use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 use std::path::{Path, PathBuf};
 
-
 pub use tessera::tpch::TABLES;
 
 /// TPC-H at scale factor `sf` with `files` Parquet files per table, generated once
@@ -52,10 +51,16 @@ pub fn rows(batches: &[RecordBatch]) -> Vec<Vec<Cell>> {
                 .zip(&formatters)
                 .map(|(col, f)| match col.data_type() {
                     DataType::Float64 if col.is_valid(r) => Cell::Float(
-                        col.as_any().downcast_ref::<Float64Array>().unwrap().value(r),
+                        col.as_any()
+                            .downcast_ref::<Float64Array>()
+                            .unwrap()
+                            .value(r),
                     ),
                     DataType::Float32 if col.is_valid(r) => Cell::Float(
-                        col.as_any().downcast_ref::<Float32Array>().unwrap().value(r) as f64,
+                        col.as_any()
+                            .downcast_ref::<Float32Array>()
+                            .unwrap()
+                            .value(r) as f64,
                     ),
                     _ => Cell::Text(f.value(r).to_string()),
                 })

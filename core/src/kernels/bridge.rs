@@ -100,7 +100,12 @@ mod tests {
             col.to_ndarray::<f64>().unwrap().into_raw_vec_and_offset().0,
             vec![0.5, 1.5, 2.5]
         );
-        assert!(column_to_array(&part, "zz", DType::F64).unwrap_err().to_string().contains("zz"));
+        assert!(
+            column_to_array(&part, "zz", DType::F64)
+                .unwrap_err()
+                .to_string()
+                .contains("zz")
+        );
         assert!(column_to_array(&part, "a", DType::F64).is_err());
     }
 
@@ -110,14 +115,23 @@ mod tests {
         let b = Chunk::from_ndarray(ArrayD::from_shape_vec(IxDyn(&[1]), vec![1i64]).unwrap());
         let names = vec!["a".to_string(), "b".to_string()];
         assert!(arrays_to_table(&names, &[a, b]).is_err());
-        let schema = Arc::new(Schema::new(vec![Field::new("x", arrow_schema::DataType::Int64, true)]));
+        let schema = Arc::new(Schema::new(vec![Field::new(
+            "x",
+            arrow_schema::DataType::Int64,
+            true,
+        )]));
         let batch = RecordBatch::try_new(
             schema.clone(),
             vec![Arc::new(Int64Array::from(vec![Some(1), None])) as ArrayRef],
         )
         .unwrap();
         let part = Partition::new(schema, vec![batch]).unwrap();
-        assert!(column_to_array(&part, "x", DType::I64).unwrap_err().to_string().contains("null"));
+        assert!(
+            column_to_array(&part, "x", DType::I64)
+                .unwrap_err()
+                .to_string()
+                .contains("null")
+        );
         let _ = Float64Array::from(vec![1.0]);
     }
 }

@@ -173,9 +173,8 @@ pub fn execute_value(op: &Op, inputs: Vec<Value>) -> Result<Value> {
             bridge::column_to_array(&part, column, *dtype).map(Value::Array)
         }
         Op::RowCount => {
-            let [input] = <[Value; 1]>::try_from(inputs).map_err(|v| {
-                Error::other(format!("row-count takes 1 input, got {}", v.len()))
-            })?;
+            let [input] = <[Value; 1]>::try_from(inputs)
+                .map_err(|v| Error::other(format!("row-count takes 1 input, got {}", v.len())))?;
             let rows = input.into_partition("row-count")?.num_rows() as i64;
             Ok(Value::Array(Chunk::from_ndarray(
                 ndarray::ArrayD::from_elem(ndarray::IxDyn(&[1]), rows),

@@ -9,8 +9,8 @@ use std::ops::Range;
 
 mod expr;
 mod table;
-pub use table::{StageBinding, TableSink, TableStage};
 pub use expr::{BinaryOp, Expr, MAX_DECODED_EXPR_DEPTH, UnaryOp};
+pub use table::{StageBinding, TableSink, TableStage};
 
 /// One task's operation. Inputs are the task's input chunks, in order.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

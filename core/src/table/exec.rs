@@ -97,7 +97,9 @@ fn bind(stage: &TableStage, inputs: &[Value]) -> Result<StageInputs> {
         };
         let batches = match b.bucket {
             // A bucket fetched from a peer arrives alone; a local value has them all.
-            Some(bucket) if part.num_buckets() > 1 => part.bucket_batches(bucket as usize)?.to_vec(),
+            Some(bucket) if part.num_buckets() > 1 => {
+                part.bucket_batches(bucket as usize)?.to_vec()
+            }
             _ => part.batches(),
         };
         bound.bind(b.leaf, b.partition as usize, batches);
@@ -121,7 +123,8 @@ pub fn run_stage(stage: &TableStage, inputs: Vec<Value>) -> Result<Partition> {
             plan.name()
         )));
     }
-    let out = run_fragment(stage, &plan, partition, ctx).map_err(|e| name_files(e, &plan, partition))?;
+    let out =
+        run_fragment(stage, &plan, partition, ctx).map_err(|e| name_files(e, &plan, partition))?;
     match &stage.sink {
         None => Ok(out),
         Some(TableSink::Parquet { path }) => write_parquet(&out, path),
@@ -134,11 +137,16 @@ fn run_fragment(
     partition: usize,
     ctx: Arc<TaskContext>,
 ) -> Result<Partition> {
-    Ok(if let Some(repartition) = plan.downcast_ref::<RepartitionExec>().filter(|_| stage.split) {
-        block_on(split(repartition, partition, ctx))??
-    } else {
-        block_on(collect(plan.clone(), partition, ctx))??
-    })
+    Ok(
+        if let Some(repartition) = plan
+            .downcast_ref::<RepartitionExec>()
+            .filter(|_| stage.split)
+        {
+            block_on(split(repartition, partition, ctx))??
+        } else {
+            block_on(collect(plan.clone(), partition, ctx))??
+        },
+    )
 }
 
 /// Add the files this task's scans read to an error (DataFusion's Parquet and CSV
