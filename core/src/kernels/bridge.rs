@@ -84,7 +84,7 @@ pub fn arrays_to_table(names: &[String], chunks: &[Chunk]) -> Result<Partition> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use arrow_array::{Float64Array, Int64Array};
+    use arrow_array::Int64Array;
     use ndarray::{ArrayD, IxDyn};
 
     #[test]
@@ -132,6 +132,5 @@ mod tests {
                 .to_string()
                 .contains("null")
         );
-        let _ = Float64Array::from(vec![1.0]);
     }
 }
