@@ -40,6 +40,14 @@ rm -rf "$WHEELS"
 "$PKG_VENV/bin/pip" install --quiet --disable-pip-version-check --force-reinstall --no-deps \
   "$WHEELS"/tessera-*.whl
 
+# Debian's Chromium for the dashboard's browser test (client/tests/dashboard_browser.rs,
+# which skips with a message when it is missing).
+if ! command -v chromium >/dev/null 2>&1; then
+  echo "== installing chromium for the dashboard browser test"
+  (apt-get install -y chromium || (apt-get update && apt-get install -y chromium)) >/dev/null 2>&1 \
+    || echo "chromium could not be installed; the browser test will skip"
+fi
+
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 

@@ -127,6 +127,7 @@ fn run(sub: Submission) -> Run {
             memory_limit: 16 << 30,
             pid: i as u32,
             name: format!("w{i}"),
+            metrics_address: String::new(),
         };
         let (id, out) = s.add_worker(reg, 0);
         assert_eq!(id as usize, i);
@@ -151,6 +152,8 @@ fn run(sub: Submission) -> Run {
                     key: TaskKey::new(key.as_str()),
                     nbytes: 8 << 20,
                     duration_us: 1_000,
+                    started_unix_us: 0,
+                    thread: 0,
                 });
             }
             if events.is_empty() {

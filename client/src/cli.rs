@@ -11,6 +11,9 @@ use tessera_core::{Error, Result};
 #[derive(Parser, Debug)]
 #[command(name = "tessera", version, about)]
 pub struct Cli {
+    /// Log format on stderr: human-readable text, or one JSON object per line.
+    #[arg(long, global = true, value_enum, default_value_t = crate::logging::LogFormat::Text)]
+    pub log_format: crate::logging::LogFormat,
     /// What to run.
     #[command(subcommand)]
     pub command: Command,
@@ -30,6 +33,10 @@ pub enum Command {
         /// Declare a worker dead after this long without a heartbeat (e.g. 10s, 500ms).
         #[arg(long, default_value = "10s", value_parser = parse_duration)]
         worker_timeout: Duration,
+        /// Address of the dashboard, JSON API and /metrics (port 0 picks a free one;
+        /// `off` serves none).
+        #[arg(long, default_value = "127.0.0.1:8787", value_parser = parse_optional_addr)]
+        dashboard_address: OptionalAddr,
     },
     /// Run a worker that joins the scheduler at ADDRESS (host:port).
     Worker {
@@ -54,6 +61,10 @@ pub enum Command {
         /// Name shown in cluster listings.
         #[arg(long)]
         name: Option<String>,
+        /// Serve Prometheus /metrics on this address (port 0 picks a free one); off
+        /// unless given.
+        #[arg(long)]
+        metrics_address: Option<SocketAddr>,
     },
     /// Start a scheduler and workers on this machine and wait for Ctrl-C.
     Local {
@@ -69,6 +80,21 @@ pub enum Command {
     },
     /// Start a local cluster, run the array example and print results and timings.
     Demo(crate::demo::DemoArgs),
+}
+
+/// A socket address, or none (`off`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OptionalAddr(pub Option<SocketAddr>);
+
+/// Parse `host:port` or `off`.
+pub fn parse_optional_addr(s: &str) -> std::result::Result<OptionalAddr, String> {
+    match s.trim() {
+        "off" | "none" | "" => Ok(OptionalAddr(None)),
+        a => a
+            .parse()
+            .map(|a| OptionalAddr(Some(a)))
+            .map_err(|e| format!("not an address (host:port or off): {s:?}: {e}")),
+    }
 }
 
 /// Parse `4GiB`, `512MiB`, `2GB`, `1000` into bytes.
@@ -131,6 +157,7 @@ pub fn run(cli: Cli) -> Result<()> {
             host,
             port,
             worker_timeout,
+            dashboard_address,
         } => runtime(2)?.block_on(async move {
             let listener = tokio::net::TcpListener::bind(SocketAddr::new(host, port))
                 .await
@@ -143,11 +170,15 @@ pub fn run(cli: Cli) -> Result<()> {
                 worker_timeout,
                 heartbeat_interval: (worker_timeout / 10)
                     .clamp(Duration::from_millis(50), Duration::from_secs(1)),
+                dashboard: dashboard_address.0,
                 ..Default::default()
             };
-            tessera_scheduler::service::SchedulerService::new(config)
-                .serve(listener)
-                .await
+            let service = tessera_scheduler::service::SchedulerService::new(config);
+            if let Some(bound) = service.start_dashboard().await? {
+                // Read by LocalCluster (after the listening line) and by operators.
+                println!("tessera dashboard at http://{bound}/");
+            }
+            service.serve(listener).await
         }),
         Command::Worker {
             address,
@@ -157,6 +188,7 @@ pub fn run(cli: Cli) -> Result<()> {
             port,
             advertise_host,
             name,
+            metrics_address,
         } => {
             let threads = threads.unwrap_or_else(|| {
                 std::thread::available_parallelism()
@@ -171,6 +203,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 threads,
                 memory_limit: memory_limit.unwrap_or_else(crate::cluster::total_memory),
                 name,
+                metrics: metrics_address,
             };
             runtime(2)?.block_on(tessera_worker::run_worker(config))
         }
@@ -219,5 +252,38 @@ mod tests {
         assert!(parse_duration("1e30s").is_err());
         assert!(parse_duration("nan").is_err());
         assert!(parse_bytes("1e3GiB").is_err());
+        assert_eq!(parse_optional_addr("off").unwrap(), OptionalAddr(None));
+        assert_eq!(
+            parse_optional_addr("127.0.0.1:0")
+                .unwrap()
+                .0
+                .unwrap()
+                .port(),
+            0
+        );
+        assert!(parse_optional_addr("localhost").is_err());
+    }
+
+    #[test]
+    fn log_format_and_dashboard_flags_parse() {
+        use clap::Parser;
+        let cli = Cli::try_parse_from([
+            "tessera",
+            "--log-format",
+            "json",
+            "scheduler",
+            "--dashboard-address",
+            "off",
+        ])
+        .unwrap();
+        assert_eq!(cli.log_format, crate::logging::LogFormat::Json);
+        assert!(matches!(
+            cli.command,
+            Command::Scheduler {
+                dashboard_address: OptionalAddr(None),
+                ..
+            }
+        ));
+        assert!(Cli::try_parse_from(["tessera", "--log-format", "xml", "local"]).is_err());
     }
 }

@@ -46,6 +46,8 @@ pub(crate) struct ClientInner {
     address: String,
     /// Why the scheduler session ended, once it has: later calls fail at once.
     closed: std::sync::OnceLock<String>,
+    /// Progress of this client's submissions.
+    pub(crate) progress: crate::progress::Progress,
 }
 
 /// Keys a client keeps alive on the cluster; dropping the hold releases them.
@@ -117,6 +119,7 @@ impl ClientInner {
                 self.set(&key, KeyStatus::InMemory { holders })
             }
             ClientEvent::Erred { key, error } => self.set(&key, KeyStatus::Erred(error)),
+            ClientEvent::Progress(p) => self.progress.update(p),
         }
     }
 
@@ -204,6 +207,7 @@ impl Client {
             keys: Mutex::new(HashMap::new()),
             submissions: Mutex::new(HashMap::new()),
             next_submission: AtomicU64::new(1),
+            progress: crate::progress::Progress::default(),
             peers: PeerPool::default(),
             address: address.clone(),
             closed: std::sync::OnceLock::new(),
@@ -334,6 +338,7 @@ impl Client {
         wanted.extend(scattered.iter().map(|s| s.key.clone()));
         let hold = self.hold(outputs);
         let id = self.inner.next_submission.fetch_add(1, Ordering::Relaxed);
+        self.inner.progress.started(id);
         let (tx, rx) = oneshot::channel();
         lock(&self.inner.submissions).insert(id, tx);
         let refuse = || {

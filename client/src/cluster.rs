@@ -24,6 +24,10 @@ pub struct LocalClusterBuilder {
     startup_timeout: Duration,
     /// Arguments placed before the subcommand (`-m tessera` for a Python launcher).
     launcher_args: Vec<String>,
+    /// The scheduler's `--dashboard-address`.
+    dashboard_address: String,
+    /// Whether workers serve `/metrics` (on a free port).
+    worker_metrics: bool,
 }
 
 impl Default for LocalClusterBuilder {
@@ -37,6 +41,8 @@ impl Default for LocalClusterBuilder {
             worker_timeout: Duration::from_secs(10),
             startup_timeout: Duration::from_secs(60),
             launcher_args: Vec::new(),
+            dashboard_address: "127.0.0.1:0".to_string(),
+            worker_metrics: true,
         }
     }
 }
@@ -83,6 +89,20 @@ impl LocalClusterBuilder {
         self
     }
 
+    /// Where the scheduler serves its dashboard (default `127.0.0.1:0`, a free port;
+    /// `off` for none). [`Client::dashboard_link`] tells the bound address.
+    pub fn dashboard_address(mut self, address: impl Into<String>) -> Self {
+        self.dashboard_address = address.into();
+        self
+    }
+
+    /// Whether each worker serves Prometheus `/metrics` on a free port (default true);
+    /// the addresses are in `ClusterInfo` (`registration.metrics_address`).
+    pub fn worker_metrics(mut self, on: bool) -> Self {
+        self.worker_metrics = on;
+        self
+    }
+
     /// Start the cluster and wait until every worker has registered.
     pub fn build(self) -> Result<LocalCluster> {
         if self.workers == 0 || self.threads_per_worker == 0 {
@@ -110,6 +130,7 @@ impl LocalClusterBuilder {
             threads_per_worker: self.threads_per_worker,
             memory_limit,
             startup_timeout: self.startup_timeout,
+            worker_metrics: self.worker_metrics,
         };
         let timeout = format!("{}ms", self.worker_timeout.as_millis());
         let mut scheduler = cluster.spawn(&[
@@ -120,6 +141,8 @@ impl LocalClusterBuilder {
             "0",
             "--worker-timeout",
             &timeout,
+            "--dashboard-address",
+            &self.dashboard_address,
         ])?;
         let line = read_ready_line(
             &mut scheduler,
@@ -146,6 +169,7 @@ pub struct LocalCluster {
     threads_per_worker: usize,
     memory_limit: u64,
     startup_timeout: Duration,
+    worker_metrics: bool,
 }
 
 impl LocalCluster {
@@ -157,6 +181,11 @@ impl LocalCluster {
     /// The scheduler's address (`127.0.0.1:port`).
     pub fn scheduler_address(&self) -> &str {
         &self.address
+    }
+
+    /// `http://host:port/` of the scheduler's dashboard, if it serves one.
+    pub fn dashboard_link(&self) -> Result<Option<String>> {
+        self.client()?.dashboard_link()
     }
 
     /// A client connected to this cluster.
@@ -179,7 +208,7 @@ impl LocalCluster {
         let threads = self.threads_per_worker.to_string();
         let memory = self.memory_limit.to_string();
         let address = self.address.clone();
-        let mut child = self.spawn(&[
+        let mut args: Vec<&str> = vec![
             "worker",
             &address,
             "--host",
@@ -190,7 +219,11 @@ impl LocalCluster {
             &threads,
             "--memory-limit",
             &memory,
-        ])?;
+        ];
+        if self.worker_metrics {
+            args.extend(["--metrics-address", "127.0.0.1:0"]);
+        }
+        let mut child = self.spawn(&args)?;
         let ready = read_ready_line(&mut child, "tessera worker ready on ", self.startup_timeout);
         self.workers.push(child);
         ready.map(|_| ())

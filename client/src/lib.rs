@@ -15,8 +15,12 @@ pub mod array;
 pub mod cli;
 pub mod client;
 pub mod cluster;
+pub mod dashboard_api;
 pub mod demo;
 pub mod futures;
+pub mod logging;
+pub mod progress;
+pub mod report;
 pub mod table;
 pub mod tpch;
 
@@ -40,7 +44,7 @@ pub fn entry_hook() {
         Ok(c) => c,
         Err(e) => e.exit(),
     };
-    init_logging();
+    logging::init(cli.log_format);
     match cli::run(cli) {
         Ok(()) => std::process::exit(0),
         Err(e) => {
@@ -50,15 +54,8 @@ pub fn entry_hook() {
     }
 }
 
-/// Human-readable logs on stderr, filtered by `RUST_LOG` (default `info` for tessera).
+/// Logs on stderr as `logging::init` sets them up, in the format `TESSERA_LOG_FORMAT`
+/// names (`text`, the default, or `json`).
 pub fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-        tracing_subscriber::EnvFilter::new(
-            "warn,tessera=info,tessera_worker=info,tessera_scheduler=info",
-        )
-    });
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+    logging::init(logging::LogFormat::from_env());
 }

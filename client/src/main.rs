@@ -5,7 +5,7 @@ use clap::Parser;
 
 fn main() {
     let cli = tessera::cli::Cli::parse();
-    tessera::init_logging();
+    tessera::logging::init(cli.log_format);
     if let Err(e) = tessera::cli::run(cli) {
         eprintln!("tessera: {e}");
         std::process::exit(1);

@@ -34,6 +34,10 @@ pub struct WorkerRegistration {
     pub pid: u32,
     /// Human-readable name (defaults to the data address).
     pub name: String,
+    /// Address (`host:port`) of the worker's Prometheus `/metrics` endpoint, empty when
+    /// the worker serves none.
+    #[serde(default)]
+    pub metrics_address: String,
 }
 
 /// One thing that happened on a worker.
@@ -47,6 +51,12 @@ pub enum WorkerEvent {
         nbytes: u64,
         /// Kernel run time in microseconds.
         duration_us: u64,
+        /// When the kernel started, in microseconds since the Unix epoch (0 if unknown).
+        #[serde(default)]
+        started_unix_us: u64,
+        /// Index of the kernel thread that ran it (0 if unknown).
+        #[serde(default)]
+        thread: u32,
     },
     /// A task's kernel returned an error or panicked, or an input could not be had.
     TaskFailed {
@@ -78,6 +88,12 @@ pub enum WorkerEvent {
         nbytes: u64,
         /// Run time in microseconds.
         duration_us: u64,
+        /// When the task started, in microseconds since the Unix epoch (0 if unknown).
+        #[serde(default)]
+        started_unix_us: u64,
+        /// Index of the kernel thread that ran it (0 if unknown).
+        #[serde(default)]
+        thread: u32,
     },
     /// A shuffle task could not run because the shuffle's state is broken for `attempt`
     /// (an owner unreachable, a piece missing): the scheduler restarts the shuffle.
@@ -249,6 +265,23 @@ pub enum ClientEvent {
         /// The failure at the origin (which may be an input of this key).
         error: TaskError,
     },
+    /// How far one of the client's submissions has got (sent at most every 100 ms while
+    /// its tasks finish, and once when the last one does). Counts cover the tasks the
+    /// submission added; tasks it reused from earlier computations are not included.
+    Progress(SubmissionProgress),
+}
+
+/// Progress of one submission: its new tasks, finished and erred.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubmissionProgress {
+    /// The submission's id (as the client chose it).
+    pub id: u64,
+    /// Tasks the submission added to the graph.
+    pub total: u64,
+    /// Of those, tasks computed.
+    pub done: u64,
+    /// Of those, tasks erred.
+    pub erred: u64,
 }
 
 /// Snapshot of the cluster, answered by the scheduler's `ClusterInfo` call.
@@ -265,6 +298,9 @@ pub struct ClusterInfo {
     pub tasks_completed: u64,
     /// Workers declared dead since start.
     pub workers_lost: u64,
+    /// Address (`host:port`) of the scheduler's dashboard HTTP server, empty if none.
+    #[serde(default)]
+    pub dashboard_address: String,
 }
 
 /// One worker as the scheduler sees it.

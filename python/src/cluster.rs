@@ -63,7 +63,8 @@ pub struct PyClient {
 }
 
 impl PyClient {
-    fn client(&self) -> PyResult<tessera::Client> {
+    /// The Rust client (an error once closed).
+    pub(crate) fn client(&self) -> PyResult<tessera::Client> {
         self.inner
             .lock()
             .unwrap_or_else(|p| p.into_inner())

@@ -44,15 +44,50 @@ pub fn to_py(e: Error) -> PyErr {
         Error::Cluster(m) => ClusterError::new_err(m),
         Error::Decode(m) => PyRuntimeError::new_err(format!("decode error: {m}")),
         // Unknown tables and columns are KeyErrors, as in pandas and Dask.
-        Error::Plan(m)
-            if m.contains("No field named")
-                || m.contains("not found")
-                || m.contains("no column") =>
-        {
-            pyo3::exceptions::PyKeyError::new_err(m)
-        }
+        Error::Plan(m) if unknown_name(&m) => pyo3::exceptions::PyKeyError::new_err(m),
         Error::Plan(m) => PyValueError::new_err(m),
         Error::Other(m) => PyValueError::new_err(m),
+    }
+}
+
+/// Whether a planning message is about an unknown table or column.
+fn unknown_name(m: &str) -> bool {
+    m.contains("No field named") || m.contains("not found") || m.contains("no column")
+}
+
+/// Whether a planning message is about the types of values (an operator, function or
+/// aggregate applied to a type it does not take).
+fn type_problem(m: &str) -> bool {
+    [
+        "Cannot coerce",
+        "cannot coerce",
+        "Failed to coerce",
+        "type coercion",
+        "No function matches",
+        "not supported for",
+        "Cannot infer common",
+        "Unsupported CAST",
+        "Unsupported data type",
+    ]
+    .iter()
+    .any(|p| m.contains(p))
+}
+
+/// An error from typing an expression: unknown columns are KeyErrors, the rest
+/// (operators or functions applied to types they do not take) TypeErrors.
+pub fn expr_error(m: &str) -> PyErr {
+    if unknown_name(m) {
+        pyo3::exceptions::PyKeyError::new_err(m.to_string())
+    } else {
+        PyTypeError::new_err(m.to_string())
+    }
+}
+
+/// A table error: as [`to_py`], with planning errors about value types as TypeErrors.
+pub fn table_error(e: Error) -> PyErr {
+    match e {
+        Error::Plan(m) if !unknown_name(&m) && type_problem(&m) => PyTypeError::new_err(m),
+        e => to_py(e),
     }
 }
 

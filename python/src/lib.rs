@@ -1,11 +1,13 @@
 //! `tessera._core`: the pyo3 extension behind the Python package `tessera` — arrays,
-//! clients, local clusters, and the worker entry point run by `python -m tessera`.
+//! tables, clients, local clusters, and the worker entry point run by `python -m tessera`.
 
 mod array;
 mod buffer;
 mod cluster;
 mod errors;
+mod expr;
 mod kernel;
+mod table;
 
 use pyo3::prelude::*;
 
@@ -43,6 +45,13 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<buffer::HostBuffer>()?;
     m.add_class::<cluster::PyClient>()?;
     m.add_class::<cluster::PyLocalCluster>()?;
+    m.add_class::<table::PyContext>()?;
+    m.add_class::<table::PyDataFrame>()?;
+    m.add_class::<expr::PyExpr>()?;
+    m.add_function(wrap_pyfunction!(expr::col, m)?)?;
+    m.add_function(wrap_pyfunction!(expr::lit_array, m)?)?;
+    m.add_function(wrap_pyfunction!(expr::count_all, m)?)?;
+    m.add_function(wrap_pyfunction!(expr::can_cast, m)?)?;
     m.add("TaskError", py.get_type::<errors::TaskError>())?;
     m.add("ClusterError", py.get_type::<errors::ClusterError>())?;
     m.add("PYTHON_KERNEL", kernel::PYTHON_KERNEL)?;

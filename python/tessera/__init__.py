@@ -1,5 +1,6 @@
-"""Tessera: Dask-style parallel arrays computed by a Rust engine on a real multi-process
-cluster. `import tessera as ts; import tessera.array as ta`, then use Dask's names."""
+"""Tessera: Dask-style parallel arrays and dataframes computed by a Rust engine on a real
+multi-process cluster. `import tessera as ts; import tessera.array as ta;
+import tessera.dataframe as td`, then use Dask's names; `ts.sql(...)` queries tables."""
 
 from tessera._core import ClusterError, TaskError
 from tessera.distributed import Client, LocalCluster, compute, get_client, persist
@@ -7,6 +8,23 @@ from tessera.distributed import Client, LocalCluster, compute, get_client, persi
 from tessera import array  # noqa: E402  (after the classes it uses)
 
 __version__ = "0.1.0"
+
+
+def sql(query, tables=None, client=None):
+    """Plan a SQL query over `tables` (name -> tessera or pandas DataFrame, pyarrow Table
+    or Parquet/CSV path); a lazy `tessera.dataframe.DataFrame` (needs pandas, pyarrow)."""
+    from tessera.dataframe import sql as _sql
+
+    return _sql(query, tables=tables, client=client)
+
+
+def __getattr__(name):
+    # `ts.dataframe` imports pandas and pyarrow only when first used.
+    if name == "dataframe":
+        import importlib
+
+        return importlib.import_module("tessera.dataframe")
+    raise AttributeError(f"module 'tessera' has no attribute {name!r}")
 
 __all__ = [
     "Client",
@@ -17,4 +35,5 @@ __all__ = [
     "compute",
     "get_client",
     "persist",
+    "sql",
 ]

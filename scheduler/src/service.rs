@@ -1,11 +1,13 @@
 //! The scheduler's tonic service: wraps the pure state machine, feeds it session messages
 //! and routes the commands and events it emits, batched per worker and per client.
 
+use crate::http::metrics::SchedulerMetrics;
 use crate::state::{Outputs, SchedulerConfig, SchedulerState};
 use futures::StreamExt;
 use futures::stream::BoxStream;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 use tessera_core::rpc::{self, MAX_GRPC_MESSAGE, Scheduler, SchedulerServer};
 use tessera_core::wire::{
@@ -26,6 +28,9 @@ pub struct ServiceConfig {
     pub heartbeat_interval: Duration,
     /// A worker silent this long is declared dead.
     pub worker_timeout: Duration,
+    /// Where to serve the dashboard, JSON API and `/metrics` (port 0 picks a free one);
+    /// `None` serves none.
+    pub dashboard: Option<std::net::SocketAddr>,
 }
 
 impl Default for ServiceConfig {
@@ -34,6 +39,7 @@ impl Default for ServiceConfig {
             state: SchedulerConfig::default(),
             heartbeat_interval: Duration::from_millis(500),
             worker_timeout: Duration::from_secs(10),
+            dashboard: None,
         }
     }
 }
@@ -77,6 +83,11 @@ pub struct SchedulerService {
     inner: Arc<Mutex<Inner>>,
     config: ServiceConfig,
     started: Instant,
+    metrics: SchedulerMetrics,
+    /// Bound dashboard address, once serving.
+    dashboard: Arc<OnceLock<std::net::SocketAddr>>,
+    /// Connected dashboard event streams.
+    sse_clients: Arc<AtomicI64>,
 }
 
 impl SchedulerService {
@@ -90,7 +101,71 @@ impl SchedulerService {
             })),
             config,
             started: Instant::now(),
+            metrics: SchedulerMetrics::default(),
+            dashboard: Arc::new(OnceLock::new()),
+            sse_clients: Arc::new(AtomicI64::new(0)),
         }
+    }
+
+    /// Run `f` on the state machine under the service lock (the HTTP layer's only access:
+    /// it copies snapshots out and serializes them after the lock is released).
+    pub fn read<R>(&self, f: impl FnOnce(&SchedulerState) -> R) -> R {
+        f(&self.lock().state)
+    }
+
+    /// Metrics the service records.
+    pub fn metrics(&self) -> &SchedulerMetrics {
+        &self.metrics
+    }
+
+    /// Connected dashboard event streams.
+    pub fn sse_clients(&self) -> i64 {
+        self.sse_clients.load(Ordering::Relaxed)
+    }
+
+    /// Count dashboard event streams opening (`+1`) and closing (`-1`).
+    pub(crate) fn sse_clients_add(&self, delta: i64) {
+        self.sse_clients.fetch_add(delta, Ordering::Relaxed);
+    }
+
+    /// The dashboard's bound address, once it serves.
+    pub fn dashboard_address(&self) -> Option<std::net::SocketAddr> {
+        self.dashboard.get().copied()
+    }
+
+    /// Fill in what only the service knows of `ClusterInfo`.
+    pub fn complete_info(&self, mut info: ClusterInfo) -> ClusterInfo {
+        info.scheduler_bytes_received = rpc::bytes_decoded();
+        info.dashboard_address = self
+            .dashboard_address()
+            .map(|a| a.to_string())
+            .unwrap_or_default();
+        info
+    }
+
+    /// Start the dashboard HTTP server on `config.dashboard` (if set and not yet started);
+    /// returns its bound address. `serve` calls it; call it first to learn the address.
+    pub async fn start_dashboard(&self) -> Result<Option<std::net::SocketAddr>> {
+        if let Some(a) = self.dashboard_address() {
+            return Ok(Some(a));
+        }
+        let Some(addr) = self.config.dashboard else {
+            return Ok(None);
+        };
+        let bound = crate::http::spawn(self.clone(), addr).await?;
+        let _ = self.dashboard.set(bound);
+        tracing::info!(%bound, "dashboard serving at http://{bound}/");
+        Ok(Some(bound))
+    }
+
+    /// Time one state-machine call for the scheduling-latency histogram.
+    fn timed<R>(&self, f: impl FnOnce() -> R) -> R {
+        let t0 = Instant::now();
+        let r = f();
+        self.metrics
+            .batch_seconds
+            .observe(t0.elapsed().as_secs_f64());
+        r
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -101,6 +176,11 @@ impl SchedulerService {
 
     fn now_ms(&self) -> u64 {
         self.started.elapsed().as_millis() as u64
+    }
+
+    /// Milliseconds since the service started (the clock of observation timestamps).
+    pub fn uptime_ms(&self) -> u64 {
+        self.now_ms()
     }
 
     /// Declare silent workers dead, periodically, until the service is dropped.
@@ -127,6 +207,7 @@ impl SchedulerService {
 
     /// Serve on `listener` until the process stops.
     pub async fn serve(self, listener: tokio::net::TcpListener) -> Result<()> {
+        self.start_dashboard().await?;
         self.spawn_reaper();
         let server = SchedulerServer::new(self)
             .max_decoding_message_size(MAX_GRPC_MESSAGE)
@@ -183,7 +264,9 @@ impl Scheduler for SchedulerService {
                 match inbound.message().await {
                     Ok(Some(WorkerMessage::Batch(events))) => {
                         let mut inner = this.lock();
-                        let outputs = inner.state.handle_worker_events(id, events, this.now_ms());
+                        let now = this.now_ms();
+                        let outputs =
+                            this.timed(|| inner.state.handle_worker_events(id, events, now));
                         inner.route(outputs);
                     }
                     Ok(Some(WorkerMessage::Register(_))) => {
@@ -229,10 +312,11 @@ impl Scheduler for SchedulerService {
                     }
                 };
                 let mut inner = this.lock();
-                let outputs = match message {
+                inner.state.observe_tick(this.now_ms());
+                let outputs = this.timed(|| match message {
                     ClientMessage::Submit(submission) => inner.state.submit(id, submission),
                     ClientMessage::Release(keys) => inner.state.release(id, keys),
-                };
+                });
                 inner.route(outputs);
             }
             tracing::debug!(client = id, "client disconnected");
@@ -245,9 +329,8 @@ impl Scheduler for SchedulerService {
     }
 
     async fn cluster_info(&self, _: Request<Empty>) -> Result<Response<ClusterInfo>, Status> {
-        let mut info = self.lock().state.cluster_info();
-        info.scheduler_bytes_received = rpc::bytes_decoded();
-        Ok(Response::new(info))
+        let info = self.lock().state.cluster_info();
+        Ok(Response::new(self.complete_info(info)))
     }
 
     async fn who_has(

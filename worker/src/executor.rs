@@ -81,6 +81,8 @@ impl Executor {
                 key: task.key,
                 nbytes,
                 duration_us: 0,
+                started_unix_us: 0,
+                thread: 0,
             });
             return;
         }
@@ -126,19 +128,25 @@ impl Executor {
     }
 
     /// Report a result: shuffle tasks name their attempt.
-    fn finished(&self, task: &ComputeTask, nbytes: u64, duration_us: u64) {
-        let key = task.key.clone();
+    fn finished(&self, task: &ComputeTask, nbytes: u64, run: crate::timing::RunInfo) {
+        crate::prom::task_ran(&task.key, run.elapsed());
+        let (key, duration_us) = (task.key.clone(), run.duration_us);
+        let (started_unix_us, thread) = (run.started_unix_us, run.thread);
         self.report(match &task.shuffle {
             Some(a) => WorkerEvent::ShuffleTaskFinished {
                 key,
                 attempt: a.attempt,
                 nbytes,
                 duration_us,
+                started_unix_us,
+                thread,
             },
             None => WorkerEvent::TaskFinished {
                 key,
                 nbytes,
                 duration_us,
+                started_unix_us,
+                thread,
             },
         });
     }
@@ -209,7 +217,9 @@ impl Executor {
         let (tx, rx) = oneshot::channel();
         let counters = self.counters.clone();
         let run_slot = slot.clone();
+        let span = tracing::info_span!("task", key = %key);
         self.pool.spawn(move || {
+            let _span = span.enter();
             if run_slot
                 .compare_exchange(QUEUED, RUNNING, Ordering::AcqRel, Ordering::Acquire)
                 .is_err()
@@ -219,13 +229,13 @@ impl Executor {
             }
             Counters::sub(&counters.queued, 1);
             Counters::add(&counters.executing, 1);
-            let start = Instant::now();
+            let clock = crate::timing::RunClock::start();
             let result =
                 std::panic::catch_unwind(AssertUnwindSafe(|| kernels::execute_value(&op, inputs)));
             Counters::sub(&counters.executing, 1);
-            let _ = tx.send(Some((result, start.elapsed())));
+            let _ = tx.send(Some((result, clock.stop())));
         });
-        let Ok(Some((result, elapsed))) = rx.await else {
+        let Ok(Some((result, run))) = rx.await else {
             return; // stolen before it started
         };
         match result {
@@ -233,7 +243,7 @@ impl Executor {
                 let nbytes = chunk.nbytes() as u64;
                 self.store.put(key.clone(), chunk);
                 Counters::add(&self.counters.tasks_done, 1);
-                self.finished(&task, nbytes, elapsed.as_micros() as u64);
+                self.finished(&task, nbytes, run);
             }
             Ok(Err(e)) => self.fail(key, e.to_string(), vec![]),
             Err(panic) => {

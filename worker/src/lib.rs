@@ -4,9 +4,12 @@
 pub mod executor;
 pub mod flight;
 pub mod metrics;
+pub mod metrics_http;
 pub mod peers;
+pub mod prom;
 pub mod session;
 pub mod shuffle;
 pub mod store;
+pub mod timing;
 
 pub use session::{WorkerConfig, run_worker};

@@ -36,6 +36,8 @@ pub struct WorkerConfig {
     pub memory_limit: u64,
     /// Name shown on the dashboard (defaults to the data address).
     pub name: Option<String>,
+    /// Where to serve Prometheus `/metrics` (port 0 picks a free one); `None` serves none.
+    pub metrics: Option<SocketAddr>,
 }
 
 /// Most events sent in one batch.
@@ -77,6 +79,20 @@ pub async fn run_worker(config: WorkerConfig) -> Result<()> {
             .serve_with_incoming(TcpListenerStream::new(listener)),
     );
 
+    let metrics_address = match config.metrics {
+        Some(addr) => {
+            let gauges = crate::prom::WorkerGauges {
+                counters: counters.clone(),
+                store: store.clone(),
+                shuffles: shuffles.clone(),
+                memory_limit: config.memory_limit,
+            };
+            let bound = crate::metrics_http::spawn(addr, gauges).await?;
+            format!("{host}:{}", bound.port())
+        }
+        None => String::new(),
+    };
+
     let channel = Endpoint::from_shared(format!("http://{}", config.scheduler))
         .map_err(|e| Error::Cluster(format!("bad scheduler address {:?}: {e}", config.scheduler)))?
         .connect_timeout(Duration::from_secs(10))
@@ -95,6 +111,7 @@ pub async fn run_worker(config: WorkerConfig) -> Result<()> {
         memory_limit: config.memory_limit,
         pid: std::process::id(),
         name: config.name.clone().unwrap_or_else(|| data_address.clone()),
+        metrics_address,
     };
     outbound
         .send(WorkerMessage::Register(registration))

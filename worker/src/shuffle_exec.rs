@@ -6,7 +6,6 @@ use crate::metrics::Counters;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
-use std::time::Instant;
 use tessera_core::shuffle::ShuffleAssignment;
 use tessera_core::wire::WorkerEvent;
 use tessera_core::{Chunk, TaskKey, ops::Op};
@@ -47,7 +46,7 @@ impl Executor {
         }
         Counters::sub(&self.counters.queued, 1);
         Counters::add(&self.counters.executing, 1);
-        let start = Instant::now();
+        let clock = crate::timing::RunClock::start();
         let outcome = self.shuffle_step(&assignment, op, inputs).await;
         Counters::sub(&self.counters.executing, 1);
         match outcome {
@@ -55,11 +54,15 @@ impl Executor {
                 let nbytes = chunk.nbytes() as u64;
                 self.store.put(key.clone(), chunk);
                 Counters::add(&self.counters.tasks_done, 1);
+                let run = clock.stop();
+                crate::prom::task_ran(&key, run.elapsed());
                 self.report(WorkerEvent::ShuffleTaskFinished {
                     key,
                     attempt: assignment.attempt,
                     nbytes,
-                    duration_us: start.elapsed().as_micros() as u64,
+                    duration_us: run.duration_us,
+                    started_unix_us: run.started_unix_us,
+                    thread: run.thread,
                 });
             }
             Err(tessera_core::Error::Cluster(message)) => {

@@ -3,14 +3,21 @@
 
 #![allow(dead_code)]
 
+pub mod http;
+
 use std::time::Duration;
 use tessera::LocalCluster;
 
 /// A cluster of `workers` real worker processes from the freshly built `tessera` binary.
 pub fn cluster(workers: usize) -> LocalCluster {
+    cluster_threads(workers, 1)
+}
+
+/// A cluster of `workers` worker processes with `threads` kernel threads each.
+pub fn cluster_threads(workers: usize, threads: usize) -> LocalCluster {
     LocalCluster::builder()
         .workers(workers)
-        .threads_per_worker(1)
+        .threads_per_worker(threads)
         .memory_limit(2 << 30)
         .worker_timeout(Duration::from_secs(5))
         .executable(env!("CARGO_BIN_EXE_tessera"))

@@ -53,6 +53,7 @@ impl SchedulerState {
             Ok(r) => r,
             Err(msg) => {
                 tracing::info!(client, submission = id, error = %msg, "submission refused");
+                self.observer.refused();
                 let ev = ClientEvent::Submitted {
                     id,
                     error: Some(msg),
@@ -129,6 +130,7 @@ impl SchedulerState {
                 self.tasks.index_hashed(resolved.hashes[j], t);
             }
         }
+        let fresh_ids: Vec<TaskId> = fresh.iter().map(|f| f.0).collect();
         for (t, start, len) in fresh {
             let generation = self.tasks.recs[t as usize].generation;
             let inputs: SmallList<TaskId, 4> = resolved.inputs[start..start + len]
@@ -143,6 +145,7 @@ impl SchedulerState {
             self.tasks.recs[t as usize].inputs = inputs;
             self.dirty.push(t);
         }
+        self.observe_submission(client, id, &fresh_ids);
         self.register_shuffles(shuffles);
         // Retried keys that some client (maybe another one) still wants are computed again.
         for t in retried {
@@ -205,7 +208,9 @@ impl SchedulerState {
     fn new_task(&mut self, key: TaskKey, op: Option<Box<[u8]>>, nbytes: u64) -> TaskId {
         let p = self.next_priority;
         self.next_priority += 1;
-        self.tasks.insert(key, op, nbytes, p)
+        let t = self.tasks.insert(key, op, nbytes, p);
+        self.observer.unowned(t);
+        t
     }
 
     /// Add one reference from `client` to `t`; a released task becomes needed and is computed.

@@ -3,7 +3,8 @@
 //!
 //! Layout: `task` and `worker` hold the records, `transitions` the task life cycle,
 //! `placement` worker choice, root-task queuing and stealing, `intake` graph validation,
-//! `workers_api` and `clients_api` the public entry points, `invariants` the consistency check.
+//! `workers_api` and `clients_api` the public entry points, `invariants` the consistency check,
+//! `observe` and `observe_api` what the dashboard sees.
 //!
 //! Decisions worth knowing when driving it:
 //! - A submitted key the scheduler already knows is reused as it is (waiting, processing,
@@ -25,6 +26,8 @@ mod fx;
 mod intake;
 mod invariants;
 mod key_index;
+pub mod observe;
+mod observe_api;
 mod placement;
 mod shuffle;
 mod small;
@@ -37,6 +40,7 @@ mod workers_api;
 mod tests;
 
 use self::fx::FxMap;
+pub use self::observe::RunTiming;
 use self::task::{STATE_NAMES, State, TaskId, TaskTable, WIdx};
 use self::worker::Workers;
 use std::collections::{BTreeMap, HashMap};
@@ -169,6 +173,8 @@ pub struct SchedulerState {
     next_shuffle: u32,
     /// Shuffles to restart before the current call returns.
     restart_queue: Vec<u32>,
+    /// What the dashboard shows (see [`observe`]).
+    observer: observe::Observer,
 }
 
 impl SchedulerState {
@@ -205,6 +211,7 @@ impl SchedulerState {
             shuffle_ids: HashMap::new(),
             next_shuffle: 0,
             restart_queue: Vec::new(),
+            observer: observe::Observer::default(),
         }
     }
 
@@ -252,6 +259,7 @@ impl SchedulerState {
             tasks_by_state,
             tasks_completed: self.tasks_completed,
             workers_lost: self.workers_lost,
+            dashboard_address: String::new(),
         }
     }
 
@@ -283,6 +291,7 @@ impl SchedulerState {
         self.fill_roots();
         self.balance();
         self.flush_releases();
+        self.emit_progress();
         std::mem::take(&mut self.out)
     }
 

@@ -387,6 +387,11 @@ impl SchedulerState {
             }
             self.detach(t);
             self.set_state(t, State::Erred(e.clone()));
+            self.observer.erred(t);
+            if t == root {
+                let key = self.tasks.recs[t as usize].key.clone();
+                self.observer.error(&key, &e.worker, &e.message);
+            }
             let rec = &self.tasks.recs[t as usize];
             for &c in &rec.who_wants {
                 let ev = ClientEvent::Erred {
@@ -426,6 +431,7 @@ impl SchedulerState {
             self.tasks.maybe_compact(i);
             self.dirty.push(i);
         }
+        self.observer.forgotten(t);
         self.tasks.free_slot(t);
     }
 

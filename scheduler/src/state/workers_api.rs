@@ -3,7 +3,7 @@
 
 use super::task::{State, TaskId, WIdx};
 use super::worker::WorkerRecord;
-use super::{MAX_FETCH_RETRIES, Outputs, SchedulerState};
+use super::{MAX_FETCH_RETRIES, Outputs, RunTiming, SchedulerState};
 use std::sync::Arc;
 use tessera_core::error::TaskError;
 use tessera_core::key::TaskKey;
@@ -14,6 +14,7 @@ impl SchedulerState {
     /// address can only be bound by one process, so the old one is gone). Tasks waiting for
     /// any worker and queued root tasks are placed at once.
     pub fn add_worker(&mut self, reg: WorkerRegistration, now_ms: u64) -> (WorkerId, Outputs) {
+        self.observer.tick(now_ms);
         let mut out = Outputs::default();
         if let Some(&old) = self.workers.by_addr.get(&reg.data_address) {
             tracing::warn!(address = %reg.data_address, old, "worker re-registered; removing the old one");
@@ -49,6 +50,7 @@ impl SchedulerState {
             return Outputs::default();
         };
         self.workers_lost += 1;
+        self.observer.worker_removed(id);
         let addr = rec.reg.data_address.clone();
         tracing::info!(worker = id, address = %addr, reason, "removing worker");
         self.loss_context = Some((addr.clone(), format!("worker {addr} died ({reason})")));
@@ -112,6 +114,7 @@ impl SchedulerState {
 
     /// Remove every worker whose last message is older than `timeout_ms`.
     pub fn expire_workers(&mut self, now_ms: u64, timeout_ms: u64) -> (Vec<WorkerId>, Outputs) {
+        self.observer.tick(now_ms);
         let expired: Vec<WorkerId> = self
             .workers
             .live
@@ -153,13 +156,23 @@ impl SchedulerState {
         if let Some(rec) = self.workers.get_mut(w) {
             rec.last_seen = rec.last_seen.max(now_ms);
         }
+        self.observer.tick(now_ms);
         for ev in events {
             match ev {
                 WorkerEvent::TaskFinished {
                     key,
                     nbytes,
                     duration_us,
-                } => self.on_finished(w, &key, nbytes, duration_us),
+                    started_unix_us,
+                    thread,
+                } => {
+                    let timing = RunTiming {
+                        started_unix_us,
+                        thread,
+                        duration_us,
+                    };
+                    self.on_finished(w, &key, nbytes, timing)
+                }
                 WorkerEvent::TaskFailed {
                     key,
                     message,
@@ -171,6 +184,8 @@ impl SchedulerState {
                     attempt,
                     nbytes,
                     duration_us,
+                    started_unix_us,
+                    thread,
                 } => {
                     let stale = self
                         .tasks
@@ -180,7 +195,12 @@ impl SchedulerState {
                     if stale {
                         self.drop_stale_shuffle_result(w, &key, attempt);
                     } else {
-                        self.on_finished(w, &key, nbytes, duration_us);
+                        let timing = RunTiming {
+                            started_unix_us,
+                            thread,
+                            duration_us,
+                        };
+                        self.on_finished(w, &key, nbytes, timing);
                     }
                 }
                 WorkerEvent::ShuffleTaskFailed {
@@ -190,6 +210,8 @@ impl SchedulerState {
                 } => self.on_shuffle_failed(w, &key, attempt, message),
                 WorkerEvent::Heartbeat(m) => {
                     self.observe_transfer_rate(m.transfer_rate);
+                    let addr = self.workers.addr(w).to_string();
+                    self.observer.heartbeat(WorkerId::from(w), &addr, &m);
                     if let Some(rec) = self.workers.get_mut(w) {
                         rec.metrics = m;
                     }
@@ -214,7 +236,7 @@ impl SchedulerState {
         self.tasks.get_hashed(h, key)
     }
 
-    fn on_finished(&mut self, w: WIdx, key: &TaskKey, nbytes: u64, duration_us: u64) {
+    fn on_finished(&mut self, w: WIdx, key: &TaskKey, nbytes: u64, timing: RunTiming) {
         let Some(t) = self.lookup_from(w, key) else {
             tracing::warn!(%key, worker = w, "result for an unknown key; releasing it");
             if let Some(wr) = self.workers.get_mut(w) {
@@ -235,7 +257,10 @@ impl SchedulerState {
             }
             // Processing here (the normal case) or elsewhere (stolen or re-placed), or back in
             // waiting/queued after a loss: the key is deterministic, so the result is valid.
-            _ => self.accept_result(t, w, nbytes, Some(duration_us)),
+            _ => {
+                self.accept_result(t, w, nbytes, Some(timing.duration_us));
+                self.observe_run(t, w, nbytes, timing);
+            }
         }
     }
 

@@ -33,6 +33,7 @@ pub fn reg(addr: &str, threads: u32) -> WorkerRegistration {
         memory_limit: 1 << 30,
         pid: 1,
         name: addr.to_string(),
+        metrics_address: String::new(),
     }
 }
 
@@ -135,6 +136,8 @@ impl H {
             key: k(key),
             nbytes,
             duration_us: 1000,
+            started_unix_us: 0,
+            thread: 0,
         };
         self.events(w, vec![ev])
     }

@@ -54,11 +54,15 @@ fn done(h: &mut H, w: WorkerId, task: &ComputeTask) -> Outputs {
             attempt: a.attempt,
             nbytes: 10,
             duration_us: 100,
+            started_unix_us: 0,
+            thread: 0,
         },
         None => WorkerEvent::TaskFinished {
             key: task.key.clone(),
             nbytes: 10,
             duration_us: 100,
+            started_unix_us: 0,
+            thread: 0,
         },
     };
     h.events(w, vec![ev])

@@ -117,6 +117,8 @@ impl Sim {
                 key: t.key,
                 nbytes: self.rng.random_range(1..1_000_000),
                 duration_us: self.rng.random_range(10..10_000),
+                started_unix_us: 0,
+                thread: 0,
             }
         };
         self.workers[i].outbox.push(ev);

@@ -499,6 +499,8 @@ fn root_slack_grows_for_tiny_tasks_and_shrinks_back() {
         key: k(key),
         nbytes: 8,
         duration_us: 10,
+        started_unix_us: 0,
+        thread: 0,
     };
     h.events(w, vec![tiny(&first[0])]);
     assert_eq!(h.processing(w), 2 + 256, "tiny tasks get a deep queue");
@@ -519,6 +521,8 @@ fn root_slack_grows_for_tiny_tasks_and_shrinks_back() {
                 key: k(key),
                 nbytes: 8,
                 duration_us: 200_000,
+                started_unix_us: 0,
+                thread: 0,
             })
             .collect();
         h.events(w, events);

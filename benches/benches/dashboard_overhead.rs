@@ -1,0 +1,121 @@
+//! The dashboard's cost to the scheduler: scheduler CPU time (from /proc/<pid>/stat) during a
+//! 100,000-task computation with a live dashboard event stream connected, and without one.
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+use tessera::array;
+
+/// User plus system CPU seconds of process `pid` so far.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("scheduler /proc stat");
+    // Fields after the parenthesized command name; utime and stime are fields 14 and 15.
+    let rest = &stat[stat.rfind(')').expect("stat format") + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = f[11].parse::<f64>().unwrap() + f[12].parse::<f64>().unwrap();
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    ticks / hz
+}
+
+/// A dashboard page's share of the work: an open `/api/events` stream, read as it comes.
+struct EventReader {
+    stop: Arc<AtomicBool>,
+    bytes: Arc<AtomicU64>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    stream: TcpStream,
+}
+
+impl EventReader {
+    fn open(addr: &str) -> Self {
+        let mut s = TcpStream::connect(addr).expect("dashboard reachable");
+        write!(
+            s,
+            "GET /api/events HTTP/1.1\r\nHost: {addr}\r\nAccept: text/event-stream\r\n\r\n"
+        )
+        .unwrap();
+        s.set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let bytes = Arc::new(AtomicU64::new(0));
+        let (st, by, mut rs) = (stop.clone(), bytes.clone(), s.try_clone().unwrap());
+        let thread = std::thread::spawn(move || {
+            let mut buf = [0u8; 65536];
+            while !st.load(Ordering::Relaxed) {
+                match rs.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => {
+                        by.fetch_add(n as u64, Ordering::Relaxed);
+                    }
+                    Err(_) => continue, // read timeout: check the flag
+                }
+            }
+        });
+        EventReader {
+            stop,
+            bytes,
+            thread: Some(thread),
+            stream: s,
+        }
+    }
+
+    fn close(mut self) -> u64 {
+        self.stop.store(true, Ordering::Relaxed);
+        let _ = self.stream.shutdown(Shutdown::Both);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        self.bytes.load(Ordering::Relaxed)
+    }
+}
+
+fn main() -> tessera::Result<()> {
+    tessera::entry_hook();
+    let n = tessera_benches::env_usize("DASHBOARD_OVERHEAD_N", 100_000);
+    let rounds = tessera_benches::env_usize("DASHBOARD_OVERHEAD_ROUNDS", 2);
+    let cluster = tessera_benches::two_worker_cluster()?;
+    let client = cluster.client()?;
+    let pid = cluster.scheduler_pid().expect("scheduler runs");
+    let link = client.dashboard_link()?.expect("dashboard served");
+    let addr = link
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_string();
+    let mut cpu = [0.0f64; 2];
+    let mut wall = [0.0f64; 2];
+    let mut tasks = 0;
+    let mut sse_bytes = 0;
+    for round in 0..rounds * 2 {
+        let open = round % 2 == 1;
+        let reader = open.then(|| EventReader::open(&addr));
+        let x = &array::ones::<f64>(&[n], &[1]) + round as f64;
+        let before_tasks = client.cluster_info()?.tasks_completed;
+        let c0 = cpu_seconds(pid);
+        let t = Instant::now();
+        let v: ndarray::Array0<f64> = client.compute(&x.sum())?;
+        wall[open as usize] += t.elapsed().as_secs_f64();
+        cpu[open as usize] += cpu_seconds(pid) - c0;
+        assert_eq!(v.into_scalar(), n as f64 * (1.0 + round as f64));
+        tasks = client.cluster_info()?.tasks_completed - before_tasks;
+        if let Some(r) = reader {
+            sse_bytes += r.close();
+        }
+    }
+    let per = |i: usize| cpu[i] / rounds as f64;
+    println!("dashboard overhead: {tasks} tasks per computation, {rounds} computations each way");
+    println!(
+        "dashboard overhead: scheduler CPU closed {:.3} s, open {:.3} s per computation (wall {:.2} s vs {:.2} s)",
+        per(0),
+        per(1),
+        wall[0] / rounds as f64,
+        wall[1] / rounds as f64
+    );
+    println!(
+        "dashboard overhead: open / closed = {:.3} ({} bytes of events read)",
+        per(1) / per(0).max(1e-9),
+        sse_bytes
+    );
+    Ok(())
+}
