@@ -65,6 +65,14 @@ pub enum Command {
         /// unless given.
         #[arg(long)]
         metrics_address: Option<SocketAddr>,
+        /// Directory for spill files (default: the OS temp directory).
+        #[arg(long)]
+        spill_dir: Option<std::path::PathBuf>,
+        /// Fraction of the memory limit that stored results may take in memory before
+        /// the least recently used are spilled to disk.
+        #[arg(long, default_value_t = tessera_worker::session::DEFAULT_MEMORY_TARGET,
+              value_parser = parse_fraction)]
+        memory_target: f64,
     },
     /// Start a scheduler and workers on this machine and wait for Ctrl-C.
     Local {
@@ -94,6 +102,19 @@ pub fn parse_optional_addr(s: &str) -> std::result::Result<OptionalAddr, String>
             .parse()
             .map(|a| OptionalAddr(Some(a)))
             .map_err(|e| format!("not an address (host:port or off): {s:?}: {e}")),
+    }
+}
+
+/// A fraction in (0, 1], as `--memory-target` takes.
+fn parse_fraction(text: &str) -> std::result::Result<f64, String> {
+    let f: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number"))?;
+    if f > 0.0 && f <= 1.0 {
+        Ok(f)
+    } else {
+        Err(format!("{text} is not a fraction in (0, 1]"))
     }
 }
 
@@ -189,6 +210,8 @@ pub fn run(cli: Cli) -> Result<()> {
             advertise_host,
             name,
             metrics_address,
+            spill_dir,
+            memory_target,
         } => {
             let threads = threads.unwrap_or_else(|| {
                 std::thread::available_parallelism()
@@ -204,6 +227,8 @@ pub fn run(cli: Cli) -> Result<()> {
                 memory_limit: memory_limit.unwrap_or_else(crate::cluster::total_memory),
                 name,
                 metrics: metrics_address,
+                spill_dir,
+                memory_target,
             };
             runtime(2)?.block_on(tessera_worker::run_worker(config))
         }

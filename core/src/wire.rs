@@ -136,6 +136,12 @@ pub struct WorkerMetrics {
     /// (from peers and from its own transfers).
     #[serde(default)]
     pub shuffle_bytes_received: u64,
+    /// Bytes (as they take in memory) of stored results spilled to local disk now.
+    #[serde(default)]
+    pub spilled_bytes: u64,
+    /// Bytes spilled to local disk since the worker started.
+    #[serde(default)]
+    pub spilled_bytes_total: u64,
 }
 
 /// What the scheduler sends on a worker's session stream.

@@ -4,6 +4,7 @@
 #[path = "shuffle_exec.rs"]
 mod shuffle_exec;
 
+use crate::memory::MemoryGuard;
 use crate::metrics::Counters;
 use crate::peers::PeerPool;
 use crate::shuffle::ShuffleBuffers;
@@ -31,11 +32,13 @@ pub struct Executor {
     self_address: String,
     slots: Mutex<HashMap<TaskKey, Arc<AtomicU8>>>,
     shuffles: Arc<ShuffleBuffers>,
+    memory: Arc<MemoryGuard>,
 }
 
 impl Executor {
     /// An executor with `threads` kernel threads, reporting on `events`; shuffle tasks
-    /// use `shuffles` (this worker's buffers).
+    /// use `shuffles` (this worker's buffers); no task starts while `memory` says the
+    /// process is past its pause line.
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         store: Arc<ChunkStore>,
@@ -45,6 +48,7 @@ impl Executor {
         self_address: String,
         events: mpsc::UnboundedSender<WorkerEvent>,
         shuffles: Arc<ShuffleBuffers>,
+        memory: Arc<MemoryGuard>,
     ) -> std::io::Result<Arc<Self>> {
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads.max(1))
@@ -60,6 +64,7 @@ impl Executor {
             self_address,
             slots: Mutex::new(HashMap::new()),
             shuffles,
+            memory,
         }))
     }
 
@@ -72,11 +77,7 @@ impl Executor {
         // A shuffle task always runs: its effect (pieces pushed for its attempt) is not
         // the stored marker.
         if task.shuffle.is_none() && self.store.contains(&task.key) {
-            let nbytes = self
-                .store
-                .get(&task.key)
-                .map(|v| v.nbytes() as u64)
-                .unwrap_or(0);
+            let nbytes = self.store.nbytes(&task.key).unwrap_or(0);
             self.report(WorkerEvent::TaskFinished {
                 key: task.key,
                 nbytes,
@@ -218,8 +219,11 @@ impl Executor {
         let counters = self.counters.clone();
         let run_slot = slot.clone();
         let span = tracing::info_span!("task", key = %key);
+        let (store, memory, store_key) = (self.store.clone(), self.memory.clone(), key.clone());
         self.pool.spawn(move || {
             let _span = span.enter();
+            // Paused for memory, the task stays queued (and can be stolen).
+            memory.wait_for_room();
             if run_slot
                 .compare_exchange(QUEUED, RUNNING, Ordering::AcqRel, Ordering::Acquire)
                 .is_err()
@@ -232,6 +236,14 @@ impl Executor {
             let clock = crate::timing::RunClock::start();
             let result =
                 std::panic::catch_unwind(AssertUnwindSafe(|| kernels::execute_value(&op, inputs)));
+            // Stored here, on the kernel thread, where spilling to disk may block.
+            let result = result.map(|r| {
+                r.map(|value| {
+                    let nbytes = value.nbytes() as u64;
+                    store.put(store_key, value);
+                    nbytes
+                })
+            });
             Counters::sub(&counters.executing, 1);
             let _ = tx.send(Some((result, clock.stop())));
         });
@@ -239,9 +251,7 @@ impl Executor {
             return; // stolen before it started
         };
         match result {
-            Ok(Ok(chunk)) => {
-                let nbytes = chunk.nbytes() as u64;
-                self.store.put(key.clone(), chunk);
+            Ok(Ok(nbytes)) => {
                 Counters::add(&self.counters.tasks_done, 1);
                 self.finished(&task, nbytes, run);
             }
@@ -268,8 +278,18 @@ impl Executor {
             .iter()
             .zip(buckets)
             .map(|(input, bucket)| async move {
-                if let Some(value) = self.store.get(&input.key) {
-                    return Ok(value);
+                let local = if self.store.is_spilled(&input.key) {
+                    let (store, key) = (self.store.clone(), input.key.clone());
+                    tokio::task::spawn_blocking(move || store.get(&key))
+                        .await
+                        .unwrap_or_else(|e| Err(tessera_core::Error::other(e.to_string())))
+                } else {
+                    self.store.get(&input.key)
+                };
+                match local {
+                    Ok(Some(value)) => return Ok(value),
+                    Ok(None) => {}
+                    Err(e) => return Err((input.key.clone(), e.to_string())),
                 }
                 let holders: Vec<String> = input
                     .holders

@@ -202,6 +202,7 @@ impl FlightService for DataService {
         let mut value = self
             .store
             .get(&key)
+            .map_err(|e| Status::data_loss(e.to_string()))?
             .ok_or_else(|| Status::not_found(format!("this worker does not hold {key}")))?;
         if let Some(b) = bucket {
             value = value

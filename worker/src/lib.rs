@@ -3,12 +3,14 @@
 
 pub mod executor;
 pub mod flight;
+pub mod memory;
 pub mod metrics;
 pub mod metrics_http;
 pub mod peers;
 pub mod prom;
 pub mod session;
 pub mod shuffle;
+pub mod spill;
 pub mod store;
 pub mod timing;
 

@@ -79,8 +79,14 @@ pub fn render(g: &WorkerGauges) -> Result<String, std::fmt::Error> {
     gauge(
         &mut r,
         "stored_bytes",
-        "Bytes of chunks held in the store",
+        "Bytes of results held in memory by the store",
         g.store.bytes(),
+    );
+    gauge(
+        &mut r,
+        "spilled_bytes",
+        "Bytes (in memory terms) of stored results spilled to local disk now",
+        g.store.spilled_bytes(),
     );
     gauge(
         &mut r,
@@ -111,6 +117,12 @@ pub fn render(g: &WorkerGauges) -> Result<String, std::fmt::Error> {
         "transfer_rate_bytes_per_second",
         "Measured peer-fetch rate",
         c.transfer_rate(),
+    );
+    counter(
+        &mut r,
+        "spill_written_bytes",
+        "Bytes spilled to local disk since start",
+        g.store.spilled_total(),
     );
     counter(
         &mut r,

@@ -38,7 +38,16 @@ pub struct WorkerConfig {
     pub name: Option<String>,
     /// Where to serve Prometheus `/metrics` (port 0 picks a free one); `None` serves none.
     pub metrics: Option<SocketAddr>,
+    /// Directory under which the worker makes its spill directory (the OS temp
+    /// directory if `None`).
+    pub spill_dir: Option<std::path::PathBuf>,
+    /// Fraction of `memory_limit` that stored values may take in memory before the
+    /// least recently used are spilled to disk (Dask's `target`, 0.6 by default).
+    pub memory_target: f64,
 }
+
+/// The default fraction of the memory limit that stored values may take in memory.
+pub const DEFAULT_MEMORY_TARGET: f64 = 0.6;
 
 /// Most events sent in one batch.
 const MAX_BATCH: usize = 8192;
@@ -62,8 +71,14 @@ pub async fn run_worker(config: WorkerConfig) -> Result<()> {
     // aggregations and joins; DataFusion spills past that (to the OS temp directory).
     let per_task = config.memory_limit / config.threads.max(1) as u64 / 2;
     tessera_core::table::configure_memory(per_task.max(64 << 20) as usize, None);
-    let store = Arc::new(ChunkStore::default());
+    let target = (config.memory_limit as f64 * config.memory_target.clamp(0.0, 1.0)) as u64;
+    let store = Arc::new(ChunkStore::with_spill(config.spill_dir.as_deref(), target)?);
     let counters = Arc::new(Counters::default());
+    let memory = Arc::new(crate::memory::MemoryGuard::new(
+        store.clone(),
+        config.memory_limit,
+        crate::memory::DEFAULT_MEMORY_PAUSE,
+    ));
     let peers = Arc::new(PeerPool::default());
     let shuffles = Arc::new(ShuffleBuffers::new(config.memory_limit));
     let data = FlightServiceServer::new(DataService::new(
@@ -154,6 +169,7 @@ pub async fn run_worker(config: WorkerConfig) -> Result<()> {
         data_address.clone(),
         events.clone(),
         shuffles.clone(),
+        memory.clone(),
     )
     .map_err(|e| Error::Cluster(format!("cannot start the kernel pool: {e}")))?;
     tokio::spawn(send_batches(events_rx, outbound.clone()));
@@ -267,6 +283,8 @@ async fn heartbeats(
             transfer_rate: counters.transfer_rate(),
             shuffle_bytes: shuffles.bytes(),
             shuffle_bytes_received: shuffles.received(),
+            spilled_bytes: store.spilled_bytes(),
+            spilled_bytes_total: store.spilled_total(),
         };
         if events.send(WorkerEvent::Heartbeat(metrics)).is_err() {
             return;
