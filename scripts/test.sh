@@ -32,6 +32,14 @@ if ! cmp -s "$PKG_REQS" "$PKG_VENV/requirements.txt" || ! [ -x "$PKG_VENV/bin/py
   "$PKG_VENV/bin/pip" install --quiet --disable-pip-version-check -r "$PKG_REQS"
   cp "$PKG_REQS" "$PKG_VENV/requirements.txt"
 fi
+# maturin builds the extension with these set, and pyo3's build scripts rerun when they
+# change; arrow (with its pyarrow feature) and so all of DataFusion sit above pyo3. The
+# same values for every cargo command below let the wheel build and the test build
+# share one build of the dependencies instead of rebuilding DataFusion for each.
+export PYO3_PYTHON="$PKG_VENV/bin/python"
+export PYO3_BUILD_EXTENSION_MODULE=1
+export PYO3_ENVIRONMENT_SIGNATURE="cpython-$("$PYO3_PYTHON" -c 'import sys; print("%d.%d" % sys.version_info[:2])')-64bit"
+
 echo "== python package (maturin build --profile dev)"
 WHEELS="$CARGO_TARGET_DIR/python-wheels"
 rm -rf "$WHEELS"

@@ -105,6 +105,14 @@ pub fn parse_optional_addr(s: &str) -> std::result::Result<OptionalAddr, String>
     }
 }
 
+/// Print a status line (read by LocalCluster and operators) and flush it. A closed
+/// stdout (the reader went away) is not an error: the process keeps serving.
+fn announce(line: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}").and_then(|_| out.flush());
+}
+
 /// A fraction in (0, 1], as `--memory-target` takes.
 fn parse_fraction(text: &str) -> std::result::Result<f64, String> {
     let f: f64 = text
@@ -186,7 +194,7 @@ pub fn run(cli: Cli) -> Result<()> {
             let addr = listener
                 .local_addr()
                 .map_err(|e| Error::other(e.to_string()))?;
-            println!("tessera scheduler listening on {addr}");
+            announce(&format!("tessera scheduler listening on {addr}"));
             let config = tessera_scheduler::service::ServiceConfig {
                 worker_timeout,
                 heartbeat_interval: (worker_timeout / 10)
@@ -197,7 +205,7 @@ pub fn run(cli: Cli) -> Result<()> {
             let service = tessera_scheduler::service::SchedulerService::new(config);
             if let Some(bound) = service.start_dashboard().await? {
                 // Read by LocalCluster (after the listening line) and by operators.
-                println!("tessera dashboard at http://{bound}/");
+                announce(&format!("tessera dashboard at http://{bound}/"));
             }
             service.serve(listener).await
         }),

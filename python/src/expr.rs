@@ -43,8 +43,9 @@ pub fn lit_array(value: PyArrowType<ArrayData>) -> PyResult<PyExpr> {
             array.len()
         )));
     }
-    let scalar = ScalarValue::try_from_array(&array, 0)
-        .map_err(|e| PyTypeError::new_err(format!("cannot use this value in an expression: {e}")))?;
+    let scalar = ScalarValue::try_from_array(&array, 0).map_err(|e| {
+        PyTypeError::new_err(format!("cannot use this value in an expression: {e}"))
+    })?;
     Ok(lit(scalar).into())
 }
 

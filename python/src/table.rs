@@ -104,7 +104,8 @@ fn to_pyarrow_table(
         })
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| PyValueError::new_err(format!("result partitions disagree: {e}")))?;
-    let table = Table::try_new(batches, schema).map_err(|e| PyValueError::new_err(e.to_string()))?;
+    let table =
+        Table::try_new(batches, schema).map_err(|e| PyValueError::new_err(e.to_string()))?;
     Ok(table.into_pyarrow(py)?.unbind())
 }
 
@@ -202,11 +203,17 @@ impl PyContext {
     }
 
     /// A DataFrame of equal-length 1-d arrays, one column each, built on the cluster.
-    fn from_arrays(&self, py: Python<'_>, columns: Vec<(String, PyArray)>) -> PyResult<PyDataFrame> {
+    fn from_arrays(
+        &self,
+        py: Python<'_>,
+        columns: Vec<(String, PyArray)>,
+    ) -> PyResult<PyDataFrame> {
         let ctx = self.inner.clone();
         interruptible(py, move || {
-            let refs: Vec<(&str, &tessera::Array)> =
-                columns.iter().map(|(n, a)| (n.as_str(), &a.inner)).collect();
+            let refs: Vec<(&str, &tessera::Array)> = columns
+                .iter()
+                .map(|(n, a)| (n.as_str(), &a.inner))
+                .collect();
             ctx.from_arrays(&refs)
         })?
         .map(PyDataFrame::from)

@@ -76,7 +76,11 @@ def test_csv_round_trip_and_options(client, tmp_path):
 
     nulls = tmp_path / "nulls.csv"
     nulls.write_text("a,b\n1,x\nNA,y\n3,NA\n")
-    got = td.read_csv(nulls, na_values=["NA"]).compute()
+    with pytest.raises(NotImplementedError, match="na_values"):
+        td.read_csv(nulls, na_values=["NA"])
+    empty = tmp_path / "empty_fields.csv"
+    empty.write_text("a,b\n1,x\n,y\n3,\n")
+    got = td.read_csv(empty, na_values=[""]).compute()
     assert got.a.isna().sum() == 1 and got.b.isna().sum() == 1
 
 

@@ -33,7 +33,14 @@ pub struct Executor {
     slots: Mutex<HashMap<TaskKey, Arc<AtomicU8>>>,
     shuffles: Arc<ShuffleBuffers>,
     memory: Arc<MemoryGuard>,
+    /// Tasks that may hold their gathered inputs at once (running or about to): more
+    /// queued tasks wait before fetching or reading back their inputs, so that inputs
+    /// waiting for a thread cannot fill the worker's memory.
+    prefetch: tokio::sync::Semaphore,
 }
+
+/// Tasks per kernel thread that may hold their inputs at once (one running, one ready).
+const PREFETCH_PER_THREAD: usize = 2;
 
 impl Executor {
     /// An executor with `threads` kernel threads, reporting on `events`; shuffle tasks
@@ -65,6 +72,7 @@ impl Executor {
             slots: Mutex::new(HashMap::new()),
             shuffles,
             memory,
+            prefetch: tokio::sync::Semaphore::new(threads.max(1) * PREFETCH_PER_THREAD),
         }))
     }
 
@@ -177,6 +185,15 @@ impl Executor {
         // Barrier and unpack tasks read nothing: their inputs are markers that only order
         // them after the transfers.
         let needs_inputs = !matches!(op, Op::ShuffleBarrier { .. } | Op::ShuffleUnpack { .. });
+        // Held until this run ends (the semaphore is never closed).
+        let _inputs_permit = if needs_inputs {
+            self.prefetch.acquire().await.ok()
+        } else {
+            None
+        };
+        if slot.load(Ordering::Acquire) == STOLEN {
+            return; // taken back while waiting for a permit
+        }
         let buckets = match &op {
             Op::TableStage(stage) => stage.input_buckets(task.inputs.len()),
             _ => vec![None; task.inputs.len()],

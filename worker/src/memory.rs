@@ -13,11 +13,18 @@ pub const DEFAULT_MEMORY_PAUSE: f64 = 0.8;
 /// How long a paused thread sleeps between looks at the process memory.
 const POLL: Duration = Duration::from_millis(20);
 
+/// With nothing left to spill, how long to wait for other tasks to free memory.
+const GIVE_UP: Duration = Duration::from_millis(200);
+
+/// Least time between two warnings that memory stays high.
+const WARN_EVERY: Duration = Duration::from_secs(10);
+
 /// Holds kernel threads back while the process uses too much memory.
 pub struct MemoryGuard {
     store: Arc<ChunkStore>,
     pause_above: u64,
     paused: AtomicBool,
+    last_warning: std::sync::Mutex<Option<Instant>>,
     /// Resident memory, read from /proc (replaceable in tests).
     resident: Box<dyn Fn() -> u64 + Send + Sync>,
 }
@@ -39,6 +46,7 @@ impl MemoryGuard {
             store,
             pause_above: (memory_limit as f64 * pause.clamp(0.0, 1.0)) as u64,
             paused: AtomicBool::new(false),
+            last_warning: std::sync::Mutex::new(None),
             resident: Box::new(resident),
         }
     }
@@ -46,6 +54,18 @@ impl MemoryGuard {
     /// Whether a thread is waiting for memory now (reported in heartbeats).
     pub fn paused(&self) -> bool {
         self.paused.load(Ordering::Relaxed)
+    }
+
+    fn warn_stuck(&self) {
+        let mut last = self.last_warning.lock().unwrap_or_else(|p| p.into_inner());
+        if last.is_none_or(|t| t.elapsed() > WARN_EVERY) {
+            *last = Some(Instant::now());
+            tracing::warn!(
+                resident = (self.resident)(),
+                pause_above = self.pause_above,
+                "memory stays past the pause line with nothing left to spill; starting tasks anyway"
+            );
+        }
     }
 
     /// Block the calling kernel thread until resident memory is under the pause line.
@@ -64,12 +84,8 @@ impl MemoryGuard {
             if (self.resident)() <= self.pause_above {
                 break;
             }
-            if self.store.bytes() == 0 && started.elapsed() > Duration::from_secs(1) {
-                tracing::warn!(
-                    resident = (self.resident)(),
-                    pause_above = self.pause_above,
-                    "memory stays past the pause line with nothing left to spill; starting the task anyway"
-                );
+            if self.store.bytes() == 0 && started.elapsed() > GIVE_UP {
+                self.warn_stuck();
                 break;
             }
             std::thread::sleep(POLL);
@@ -141,6 +157,6 @@ mod tests {
         let guard = MemoryGuard::with_probe(store, 1000, 0.8, || 999);
         let started = Instant::now();
         guard.wait_for_room();
-        assert!(started.elapsed() < Duration::from_secs(10));
+        assert!(started.elapsed() < Duration::from_secs(5));
     }
 }

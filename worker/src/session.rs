@@ -158,7 +158,12 @@ pub async fn run_worker(config: WorkerConfig) -> Result<()> {
         }
     };
     // Ready line for LocalCluster and operators.
-    println!("tessera worker ready on {data_address}");
+    // A closed stdout (the reader went away) must not stop the worker.
+    {
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "tessera worker ready on {data_address}").and_then(|_| out.flush());
+    }
 
     let (events, events_rx) = mpsc::unbounded_channel();
     let executor = Executor::new(

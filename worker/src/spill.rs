@@ -21,7 +21,9 @@ impl SpillDir {
     /// Create a fresh spill directory under `parent` (the OS temp directory if `None`).
     pub fn create(parent: Option<&Path>) -> Result<SpillDir> {
         static DIRS: AtomicU64 = AtomicU64::new(0);
-        let parent = parent.map(Path::to_path_buf).unwrap_or_else(std::env::temp_dir);
+        let parent = parent
+            .map(Path::to_path_buf)
+            .unwrap_or_else(std::env::temp_dir);
         let n = DIRS.fetch_add(1, Ordering::Relaxed);
         let path = parent.join(format!("tessera-spill-{}-{n}", std::process::id()));
         std::fs::create_dir_all(&path).map_err(|e| {
@@ -102,7 +104,8 @@ impl SpillFile {
             ))
         };
         let file = File::open(&self.path).map_err(|e| bad(e.to_string()))?;
-        let reader = FileReader::try_new(BufReader::new(file), None).map_err(|e| bad(e.to_string()))?;
+        let reader =
+            FileReader::try_new(BufReader::new(file), None).map_err(|e| bad(e.to_string()))?;
         let schema = reader.schema();
         let batches = reader
             .collect::<std::result::Result<Vec<_>, _>>()
@@ -129,9 +132,9 @@ mod tests {
     #[test]
     fn arrays_and_tables_come_back_equal() {
         let dir = SpillDir::create(None).unwrap();
-        let chunk = Chunk::from_ndarray(
-            ArrayD::from_shape_fn(IxDyn(&[3, 4]), |i| (i[0] * 4 + i[1]) as f64 / 3.0),
-        );
+        let chunk = Chunk::from_ndarray(ArrayD::from_shape_fn(IxDyn(&[3, 4]), |i| {
+            (i[0] * 4 + i[1]) as f64 / 3.0
+        }));
         let file = dir.write(&Value::Array(chunk.clone())).unwrap();
         assert!(file.bytes() > 0);
         let back = file.read().unwrap().into_chunk("test").unwrap();

@@ -35,9 +35,19 @@ struct Slots {
     clock: u64,
 }
 
+/// A held value. Sizes are recorded when the value is first stored: a value read back
+/// from a spill file may report other buffer sizes (IPC buffers are padded and shared
+/// between columns), and the accounting must stay consistent.
 enum Slot {
-    Memory { value: Value, used: u64 },
-    Disk { file: Arc<SpillFile>, nbytes: u64 },
+    Memory {
+        value: Value,
+        used: u64,
+        nbytes: u64,
+    },
+    Disk {
+        file: Arc<SpillFile>,
+        nbytes: u64,
+    },
 }
 
 impl Slots {
@@ -46,31 +56,40 @@ impl Slots {
         self.clock
     }
 
-    fn insert(&mut self, key: TaskKey, value: Value) {
+    fn insert(&mut self, key: TaskKey, value: Value, nbytes: u64) {
         let used = self.tick();
-        self.memory += value.nbytes() as u64;
-        if let Some(old) = self.slots.insert(key, Slot::Memory { value, used }) {
+        self.memory += nbytes;
+        let slot = Slot::Memory {
+            value,
+            used,
+            nbytes,
+        };
+        if let Some(old) = self.slots.insert(key, slot) {
             self.forget(old);
         }
     }
 
     fn forget(&mut self, slot: Slot) {
         match slot {
-            Slot::Memory { value, .. } => self.memory -= value.nbytes() as u64,
+            Slot::Memory { nbytes, .. } => self.memory -= nbytes,
             Slot::Disk { nbytes, .. } => self.disk -= nbytes,
         }
     }
 
-    /// The least recently used value in memory, with its use stamp.
-    fn coldest(&self) -> Option<(TaskKey, Value, u64)> {
+    /// The least recently used value in memory, with its use stamp and size.
+    fn coldest(&self) -> Option<(TaskKey, Value, u64, u64)> {
         self.slots
             .iter()
             .filter_map(|(k, s)| match s {
-                Slot::Memory { value, used } => Some((k, value, *used)),
+                Slot::Memory {
+                    value,
+                    used,
+                    nbytes,
+                } => Some((k, value, *used, *nbytes)),
                 Slot::Disk { .. } => None,
             })
-            .min_by_key(|(_, _, used)| *used)
-            .map(|(k, v, used)| (k.clone(), v.clone(), used))
+            .min_by_key(|(_, _, used, _)| *used)
+            .map(|(k, v, used, nbytes)| (k.clone(), v.clone(), used, nbytes))
     }
 }
 
@@ -90,7 +109,9 @@ impl ChunkStore {
 
     /// Store a result under `key` (replacing an older copy), then spill past the target.
     pub fn put(&self, key: TaskKey, chunk: impl Into<Value>) {
-        self.lock().insert(key, chunk.into());
+        let value = chunk.into();
+        let nbytes = value.nbytes() as u64;
+        self.lock().insert(key, value, nbytes);
         self.spill_past_target();
     }
 
@@ -98,16 +119,16 @@ impl ChunkStore {
     /// shared, not copied). A spilled value is read back, and kept in memory again if
     /// it fits under the target; a spill file that cannot be read is an error.
     pub fn get(&self, key: &TaskKey) -> Result<Option<Value>> {
-        let file = {
+        let (file, nbytes) = {
             let mut slots = self.lock();
             let now = slots.tick();
             match slots.slots.get_mut(key) {
                 None => return Ok(None),
-                Some(Slot::Memory { value, used }) => {
+                Some(Slot::Memory { value, used, .. }) => {
                     *used = now;
                     return Ok(Some(value.clone()));
                 }
-                Some(Slot::Disk { file, .. }) => file.clone(),
+                Some(Slot::Disk { file, nbytes }) => (file.clone(), *nbytes),
             }
         };
         let value = match file.read() {
@@ -125,20 +146,9 @@ impl ChunkStore {
         };
         let target = self.spill.as_ref().map_or(u64::MAX, |s| s.target);
         let mut slots = self.lock();
-        let nbytes = value.nbytes() as u64;
         let same_file = matches!(slots.slots.get(key), Some(Slot::Disk { file: f, .. }) if Arc::ptr_eq(f, &file));
         if same_file && slots.memory + nbytes <= target {
-            let used = slots.tick();
-            if let Some(old) = slots.slots.insert(
-                key.clone(),
-                Slot::Memory {
-                    value: value.clone(),
-                    used,
-                },
-            ) {
-                slots.forget(old);
-            }
-            slots.memory += nbytes;
+            slots.insert(key.clone(), value.clone(), nbytes);
         }
         Ok(Some(value))
     }
@@ -146,8 +156,7 @@ impl ChunkStore {
     /// Size in memory of the value under `key`, if held (without reading it back).
     pub fn nbytes(&self, key: &TaskKey) -> Option<u64> {
         self.lock().slots.get(key).map(|s| match s {
-            Slot::Memory { value, .. } => value.nbytes() as u64,
-            Slot::Disk { nbytes, .. } => *nbytes,
+            Slot::Memory { nbytes, .. } | Slot::Disk { nbytes, .. } => *nbytes,
         })
     }
 
@@ -219,7 +228,7 @@ impl ChunkStore {
             return;
         };
         loop {
-            let (key, value, used) = {
+            let (key, value, used, nbytes) = {
                 let slots = self.lock();
                 if slots.memory <= limit {
                     return;
@@ -236,9 +245,9 @@ impl ChunkStore {
                     return;
                 }
             };
-            let nbytes = value.nbytes() as u64;
             let mut slots = self.lock();
-            let unchanged = matches!(slots.slots.get(&key), Some(Slot::Memory { used: u, .. }) if *u == used);
+            let unchanged =
+                matches!(slots.slots.get(&key), Some(Slot::Memory { used: u, .. }) if *u == used);
             if unchanged {
                 slots.slots.insert(key, Slot::Disk { file, nbytes });
                 slots.memory -= nbytes;
@@ -292,7 +301,10 @@ mod tests {
         // "a" was the coldest: it is on disk, and reads back equal.
         let a = store.get(&TaskKey::new("a")).unwrap().unwrap();
         let a = a.into_chunk("test").unwrap();
-        assert_eq!(a.to_ndarray::<f64>().unwrap(), c.to_ndarray::<f64>().unwrap());
+        assert_eq!(
+            a.to_ndarray::<f64>().unwrap(),
+            c.to_ndarray::<f64>().unwrap()
+        );
         // No room to keep it in memory again.
         assert_eq!(store.bytes(), 2 * n);
         store.remove(&[TaskKey::new("c"), TaskKey::new("d")]);
@@ -318,8 +330,14 @@ mod tests {
         // "b" was the least recently used.
         assert_eq!(store.spilled_bytes(), n);
         let slots = store.lock();
-        assert!(matches!(slots.slots.get(&TaskKey::new("b")), Some(Slot::Disk { .. })));
-        assert!(matches!(slots.slots.get(&TaskKey::new("a")), Some(Slot::Memory { .. })));
+        assert!(matches!(
+            slots.slots.get(&TaskKey::new("b")),
+            Some(Slot::Disk { .. })
+        ));
+        assert!(matches!(
+            slots.slots.get(&TaskKey::new("a")),
+            Some(Slot::Memory { .. })
+        ));
     }
 
     #[test]

@@ -3,6 +3,8 @@ the cluster. Frames have no index: keys stay columns and results get a RangeInde
 
 import html
 
+import pyarrow as pa
+
 from tessera import _core
 from tessera.dataframe import _types
 from tessera.dataframe._series import Scalar, Series
@@ -176,7 +178,18 @@ class DataFrame:
         if na_position not in ("first", "last"):
             raise ValueError("na_position must be 'first' or 'last'")
         first = na_position == "first"
-        return DataFrame(self._core.sort([(_core.col(c), bool(a), first) for c, a in zip(by, asc)]))
+        return DataFrame(self._core.sort([
+            (self._sort_key(c), bool(a), first) for c, a in zip(by, asc)
+        ]))
+
+    def _sort_key(self, column):
+        """The expression to sort `column` by: floats plus 0.0, so that -0.0 and 0.0 tie
+        (and the next key decides) as they do in pandas."""
+        key = _core.col(column)
+        if pa.types.is_floating(self._type_of(column)):
+            zero, _ = _types.literal(0.0)
+            key = key.binary("+", zero)
+        return key
 
     def head(self, n=5, npartitions=1, compute=True):
         """The first `n` rows, as a pandas DataFrame (a DataFrame with `compute=False`)."""

@@ -46,6 +46,10 @@ def aggregate_expr(frame, expr, arrow_type, func, ddof=1):
         raise TypeError(f"cannot compute the {func} of {_types.pandas_dtype(arrow_type)} values")
     if func in _NUMERIC and _types.kind(arrow_type) == "bool":
         expr = expr.cast(pa.int64())
+    if func == "nunique" and pa.types.is_floating(arrow_type):
+        # -0.0 and 0.0 are one value to pandas; adding 0.0 turns -0.0 into 0.0.
+        zero, _ = _types.literal(0.0)
+        expr = expr.binary("+", zero)
     if func == "median" and _types.kind(arrow_type) in ("bool", "int"):
         expr = expr.cast(pa.float64())  # pandas' median of integers is a float
     if func in ("std", "var"):
@@ -125,7 +129,8 @@ class GroupBy:
             if column not in frame._names and func_name(func) != "size":
                 raise KeyError(f"no column named {column!r}; columns: {frame._names}")
             column_type = frame._type_of(column) if column in frame._names else pa.null()
-            expr = aggregate_expr(frame, _core.col(column), column_type, func, ddof)
+            column_expr = _core.col(column) if column is not None else None
+            expr = aggregate_expr(frame, column_expr, column_type, func, ddof)
             exprs.append(expr.alias(name))
         out = DataFrame(core.aggregate([_core.col(k) for k in self._by], exprs))
         return out.sort_values(self._by) if self._sort else out

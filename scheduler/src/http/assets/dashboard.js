@@ -49,11 +49,17 @@ function drawWorkers(workers) {
     tr.append(el("td", {}, r.name === r.data_address ? r.data_address : `${r.name} (${r.data_address})`));
     tr.append(el("td", { class: "num" }, r.threads));
     const limit = Math.max(1, r.memory_limit);
-    const mem = el("div", { class: "mem", title: `held ${bytes(m.stored_bytes)}, process ${bytes(m.process_memory)}, limit ${bytes(r.memory_limit)}` });
+    const spilled = m.spilled_bytes || 0;
+    const mem = el("div", { class: "mem", title: `held ${bytes(m.stored_bytes)}, process ${bytes(m.process_memory)}, spilled to disk ${bytes(spilled)}, limit ${bytes(r.memory_limit)}` });
     mem.append(el("div", { class: "proc", style: `width:${Math.min(100, 100 * m.process_memory / limit)}%` }));
     mem.append(el("div", { class: "held", style: `width:${Math.min(100, 100 * m.stored_bytes / limit)}%` }));
     mem.append(el("span", {}, `${bytes(m.stored_bytes)} / ${bytes(m.process_memory)} / ${bytes(r.memory_limit)}`));
-    const td = el("td"); td.append(mem); tr.append(td);
+    const td = el("td"); td.append(mem);
+    // Spilled bytes as their own bar, on the same scale as the limit.
+    const disk = el("div", { class: "mem spill", title: `spilled to disk ${bytes(spilled)}` });
+    disk.append(el("div", { class: "held", style: `width:${Math.min(100, 100 * spilled / limit)}%` }));
+    disk.append(el("span", {}, `${bytes(spilled)} spilled`));
+    td.append(disk); tr.append(td);
     tr.append(el("td", { class: "num running" }, m.executing));
     tr.append(el("td", { class: "num queued" }, Math.max(m.queued, w.processing - m.executing)));
     tr.append(el("td", { class: "num" }, bytes(m.bytes_sent)));
