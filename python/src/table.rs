@@ -189,6 +189,8 @@ impl PyContext {
 
     /// A DataFrame over pyarrow record batches, stored on the workers in `partitions`
     /// partitions (the batches are read through the C Data Interface, not copied).
+    // Named as on the Rust `Context`: a DataFrame made from data, in this context.
+    #[allow(clippy::wrong_self_convention)]
     fn from_batches(
         &self,
         py: Python<'_>,
@@ -203,6 +205,8 @@ impl PyContext {
     }
 
     /// A DataFrame of equal-length 1-d arrays, one column each, built on the cluster.
+    // Named as on the Rust `Context`: a DataFrame made from data, in this context.
+    #[allow(clippy::wrong_self_convention)]
     fn from_arrays(
         &self,
         py: Python<'_>,

@@ -20,6 +20,9 @@ use tessera_core::wire::{ClientId, SubmissionProgress, WorkerId, WorkerMetrics};
 
 pub use self::views::*;
 
+/// A kept graph: its computation number, task keys, and edges as key indices.
+pub(crate) type KeptGraph<'a> = (u64, &'a [TaskKey], &'a [(u32, u32)]);
+
 /// Task runs kept for the task stream and performance reports.
 pub const STREAM_CAPACITY: usize = 100_000;
 /// Errors kept.
@@ -424,7 +427,7 @@ impl Observer {
 
     /// The kept graph of computation `seq` (the newest one with a graph when `None`):
     /// its number, keys and edges.
-    pub(crate) fn graph(&self, seq: Option<u64>) -> Option<(u64, &[TaskKey], &[(u32, u32)])> {
+    pub(crate) fn graph(&self, seq: Option<u64>) -> Option<KeptGraph<'_>> {
         let c = match seq {
             Some(s) => self.comps.get(s)?,
             None => self.comps.iter().rev().find(|c| c.graph.is_some())?,
