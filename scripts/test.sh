@@ -49,12 +49,27 @@ rm -rf "$WHEELS"
   "$WHEELS"/tessera-*.whl
 
 # Debian's Chromium for the dashboard's browser test (client/tests/dashboard_browser.rs,
-# which skips with a message when it is missing).
+# which fails here when it is missing and skips with a message elsewhere).
 if ! command -v chromium >/dev/null 2>&1; then
   echo "== installing chromium for the dashboard browser test"
   (apt-get install -y chromium || (apt-get update && apt-get install -y chromium)) >/dev/null 2>&1 \
-    || echo "chromium could not be installed; the browser test will skip"
+    || echo "chromium could not be installed; the browser test will fail"
 fi
+# Playwright (its core, which drives an installed Chromium) for the same test, from npm.
+BROWSER_DIR="$CARGO_TARGET_DIR/browser-test"
+PLAYWRIGHT=playwright-core@1.64.1
+if ! [ -f "$BROWSER_DIR/installed-$PLAYWRIGHT" ]; then
+  echo "== installing $PLAYWRIGHT for the dashboard browser test"
+  rm -rf "$BROWSER_DIR" && mkdir -p "$BROWSER_DIR"
+  if npm install --prefix "$BROWSER_DIR" --silent --no-audit --no-fund "$PLAYWRIGHT" >/dev/null 2>&1; then
+    touch "$BROWSER_DIR/installed-$PLAYWRIGHT"
+  else
+    echo "$PLAYWRIGHT could not be installed; the browser test will fail"
+  fi
+fi
+export NODE_PATH="$BROWSER_DIR/node_modules"
+# Here the browser test fails instead of skipping when any of them is missing.
+export TESSERA_REQUIRE_BROWSER=1
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check

@@ -142,6 +142,10 @@ pub struct WorkerMetrics {
     /// Bytes spilled to local disk since the worker started.
     #[serde(default)]
     pub spilled_bytes_total: u64,
+    /// Whether the worker is paused for memory (a kernel thread waits for its resident
+    /// memory to fall under the pause line): the scheduler gives it no new work.
+    #[serde(default)]
+    pub paused: bool,
 }
 
 /// What the scheduler sends on a worker's session stream.

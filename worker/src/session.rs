@@ -180,6 +180,7 @@ pub async fn run_worker(config: WorkerConfig) -> Result<()> {
     tokio::spawn(send_batches(events_rx, outbound.clone()));
     tokio::spawn(heartbeats(
         events,
+        memory,
         store.clone(),
         counters,
         shuffles.clone(),
@@ -268,6 +269,7 @@ async fn send_batches(
 
 async fn heartbeats(
     events: mpsc::UnboundedSender<WorkerEvent>,
+    memory: Arc<crate::memory::MemoryGuard>,
     store: Arc<ChunkStore>,
     counters: Arc<Counters>,
     shuffles: Arc<ShuffleBuffers>,
@@ -290,6 +292,7 @@ async fn heartbeats(
             shuffle_bytes_received: shuffles.received(),
             spilled_bytes: store.spilled_bytes(),
             spilled_bytes_total: store.spilled_total(),
+            paused: memory.paused(),
         };
         if events.send(WorkerEvent::Heartbeat(metrics)).is_err() {
             return;

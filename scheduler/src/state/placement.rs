@@ -5,6 +5,10 @@ use super::task::{State, TaskId, WIdx};
 use super::{MAX_RUN, STEAL_BUDGET, SchedulerState, Steal, VICTIM_PROBES};
 use tessera_core::wire::{WorkerCommand, WorkerId};
 
+/// Added to a worker's estimated start time while it is paused for memory: a paused
+/// worker gets a task only when every candidate is paused.
+const PAUSED_PENALTY_US: f64 = 1e12;
+
 impl SchedulerState {
     /// The worker where `t` would start soonest: estimated queue wait (processing tasks over
     /// threads times the mean task duration) plus the time to fetch the input bytes it lacks;
@@ -49,8 +53,14 @@ impl SchedulerState {
                 return;
             };
             let n = rec.processing.len();
+            let paused = if rec.metrics.paused {
+                PAUSED_PENALTY_US
+            } else {
+                0.0
+            };
             let cost = n as f64 * avg / f64::from(rec.threads)
-                + total.saturating_sub(local) as f64 / bytes_per_us;
+                + total.saturating_sub(local) as f64 / bytes_per_us
+                + paused;
             let better = match best {
                 None => true,
                 Some((bc, bn, bw)) => cost < bc || (cost == bc && (n, w) < (bn, bw)),
@@ -81,6 +91,11 @@ impl SchedulerState {
         let mut ws = std::mem::take(&mut self.scratch_workers);
         ws.clear();
         ws.extend_from_slice(self.workers.free_slots.items());
+        // Paused workers get no root tasks while any live worker is not paused.
+        let paused = |w: &WIdx| self.workers.get(*w).is_some_and(|r| r.metrics.paused);
+        if ws.iter().any(paused) && !self.workers.live.items().iter().all(paused) {
+            ws.retain(|w| !paused(w));
+        }
         for &w in &ws {
             self.fill_worker(w);
             if self.root_queue.is_empty() && self.reserved_total == 0 {
@@ -221,7 +236,7 @@ impl SchedulerState {
             let Some(tr) = self.workers.get(thief) else {
                 continue;
             };
-            if !tr.processing.is_empty() || tr.incoming_steals > 0 {
+            if !tr.processing.is_empty() || tr.incoming_steals > 0 || tr.metrics.paused {
                 continue;
             }
             let threads = tr.threads as usize;

@@ -571,3 +571,43 @@ fn measured_transfer_rates_steer_placement() {
     let (y0, y1, a, b) = run(Some(100_000_000_000));
     assert_eq!((y0, y1), (Some(a), Some(b)));
 }
+
+#[test]
+fn a_worker_paused_for_memory_gets_no_new_tasks_while_another_can_take_them() {
+    let mut h = H::new();
+    let c = h.client();
+    let (a, _) = h.worker("a:1", 1);
+    let (b, _) = h.worker("b:1", 1);
+    let paused = tessera_core::wire::WorkerMetrics {
+        paused: true,
+        ..Default::default()
+    };
+    h.events(a, vec![WorkerEvent::Heartbeat(paused)]);
+    let tasks: Vec<_> = (0..6).map(|i| task(&format!("r{i}"), &[])).collect();
+    let names: Vec<String> = (0..6).map(|i| format!("r{i}")).collect();
+    let wanted: Vec<&str> = names.iter().map(String::as_str).collect();
+    let out = h.submit(c, tasks, &wanted);
+    let assigned = computes(&out);
+    assert!(!assigned.is_empty());
+    assert!(
+        assigned.iter().all(|(w, _)| *w == b),
+        "a paused worker got tasks: {assigned:?}"
+    );
+    // Resumed, it gets work again at its next heartbeat.
+    let out = h.events(a, vec![WorkerEvent::Heartbeat(Default::default())]);
+    assert!(computes(&out).iter().any(|(w, _)| *w == a));
+}
+
+#[test]
+fn when_every_worker_is_paused_work_still_goes_out() {
+    let mut h = H::new();
+    let c = h.client();
+    let (a, _) = h.worker("a:1", 1);
+    let paused = tessera_core::wire::WorkerMetrics {
+        paused: true,
+        ..Default::default()
+    };
+    h.events(a, vec![WorkerEvent::Heartbeat(paused)]);
+    let out = h.submit(c, vec![task("x", &[])], &["x"]);
+    assert_eq!(computes(&out), vec![(a, "x".to_string())]);
+}
