@@ -73,6 +73,11 @@ pub enum Command {
         #[arg(long, default_value_t = tessera_worker::session::DEFAULT_MEMORY_TARGET,
               value_parser = parse_fraction)]
         memory_target: f64,
+        /// Fraction of the memory limit of resident memory past which no new task
+        /// starts until memory falls (everything stored is spilled first).
+        #[arg(long, default_value_t = tessera_worker::memory::DEFAULT_MEMORY_PAUSE,
+              value_parser = parse_fraction)]
+        memory_pause: f64,
     },
     /// Start a scheduler and workers on this machine and wait for Ctrl-C.
     Local {
@@ -220,6 +225,7 @@ pub fn run(cli: Cli) -> Result<()> {
             metrics_address,
             spill_dir,
             memory_target,
+            memory_pause,
         } => {
             let threads = threads.unwrap_or_else(|| {
                 std::thread::available_parallelism()
@@ -237,6 +243,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 metrics: metrics_address,
                 spill_dir,
                 memory_target,
+                memory_pause,
             };
             runtime(2)?.block_on(tessera_worker::run_worker(config))
         }
@@ -270,6 +277,15 @@ pub fn run(cli: Cli) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn memory_fractions_parse_and_bad_ones_are_refused() {
+        assert_eq!(parse_fraction("0.6").unwrap(), 0.6);
+        assert_eq!(parse_fraction("1").unwrap(), 1.0);
+        for bad in ["0", "-0.5", "1.5", "NaN", "most"] {
+            assert!(parse_fraction(bad).is_err(), "{bad} accepted");
+        }
+    }
 
     #[test]
     fn sizes_and_durations_parse() {

@@ -32,9 +32,10 @@ def wait_gone(pids, timeout=10.0):
     return [p for p in pids if alive(p)]
 
 
-def run_python(code, **kwargs):
+def run_python(code, faulthandler=False, **kwargs):
+    flags = ["-X", "faulthandler"] if faulthandler else []
     return subprocess.Popen(
-        [sys.executable, "-c", textwrap.dedent(code)],
+        [sys.executable, *flags, "-c", textwrap.dedent(code)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs,
     )
 
@@ -104,25 +105,40 @@ def test_compute_without_client_starts_a_default_cluster():
     assert out.strip() == "[6.0, 6.0, 6.0, 6.0]"
 
 
-def test_ctrl_c_interrupts_a_long_compute_and_cleans_up():
-    p = run_python("""
-        import time
+def test_ctrl_c_interrupts_a_long_compute_and_cleans_up(tmp_path):
+    started = tmp_path / "started"
+    p = run_python(f"""
+        import pathlib, time
         import tessera as ts, tessera.array as ta
+        def slow_block(b):
+            pathlib.Path({str(started)!r}).touch()
+            time.sleep(120)
+            return b
         with ts.LocalCluster(n_workers=1, threads_per_worker=1) as c, ts.Client(c):
             print(c.scheduler_pid, *c.worker_pids, flush=True)
-            slow = ta.ones((4,), chunks=2).map_blocks(
-                lambda b: (time.sleep(120), b)[1], dtype=float)
+            slow = ta.ones((4,), chunks=2).map_blocks(slow_block, dtype=float)
             try:
                 slow.compute()
             except KeyboardInterrupt:
                 print("interrupted", flush=True)
                 raise
-    """)
+    """, faulthandler=True)
     pids = [int(x) for x in p.stdout.readline().split()]
     assert len(pids) == 2
-    time.sleep(1.5)  # let compute() start waiting
+    # Interrupt once a block is running: compute() is then waiting for it.
+    deadline = time.monotonic() + 60
+    while not started.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert started.exists(), "the slow block never started"
+    time.sleep(0.2)
     p.send_signal(signal.SIGINT)
-    out, err = p.communicate(timeout=30)
+    try:
+        out, err = p.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        # faulthandler prints every thread's stack on SIGABRT: say where it hangs.
+        p.send_signal(signal.SIGABRT)
+        out, err = p.communicate(timeout=10)
+        pytest.fail(f"Ctrl-C did not end the compute within 30 s:\n{out}\n{err}")
     assert "interrupted" in out, err
     assert "KeyboardInterrupt" in err
     assert p.returncode != 0

@@ -44,6 +44,9 @@ pub struct WorkerConfig {
     /// Fraction of `memory_limit` that stored values may take in memory before the
     /// least recently used are spilled to disk (Dask's `target`, 0.6 by default).
     pub memory_target: f64,
+    /// Fraction of `memory_limit` of resident memory past which kernel threads spill
+    /// everything and wait before starting tasks (Dask's `pause`, 0.8 by default).
+    pub memory_pause: f64,
 }
 
 /// The default fraction of the memory limit that stored values may take in memory.
@@ -77,7 +80,7 @@ pub async fn run_worker(config: WorkerConfig) -> Result<()> {
     let memory = Arc::new(crate::memory::MemoryGuard::new(
         store.clone(),
         config.memory_limit,
-        crate::memory::DEFAULT_MEMORY_PAUSE,
+        config.memory_pause,
     ));
     let peers = Arc::new(PeerPool::default());
     let shuffles = Arc::new(ShuffleBuffers::new(config.memory_limit));

@@ -32,10 +32,15 @@ function duration(us) {
   return (us / 1e6).toFixed(2) + " s";
 }
 
+// Each operation keeps the color it first got: hues spaced by the golden angle, so
+// operations seen together stay apart (a hash of the name can give two the same hue).
+const groupColors = new Map();
 function color(group) {
-  let h = 0;
-  for (const c of group) h = (h * 31 + c.charCodeAt(0)) >>> 0;
-  return `hsl(${h % 360}, 62%, 52%)`;
+  if (!groupColors.has(group)) {
+    const hue = Math.round((groupColors.size * 137.508 + 12) % 360);
+    groupColors.set(group, `hsl(${hue}, 62%, 52%)`);
+  }
+  return groupColors.get(group);
 }
 
 function drawWorkers(workers) {
