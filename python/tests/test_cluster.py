@@ -108,8 +108,11 @@ def test_compute_without_client_starts_a_default_cluster():
 def test_ctrl_c_interrupts_a_long_compute_and_cleans_up(tmp_path):
     started = tmp_path / "started"
     p = run_python(f"""
-        import pathlib, time
+        import pathlib, signal, time
         import tessera as ts, tessera.array as ta
+        # As in a terminal: a test runner started in the background (`cmd &`) passes
+        # SIGINT down ignored, and Python then installs no KeyboardInterrupt handler.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         def slow_block(b):
             pathlib.Path({str(started)!r}).touch()
             time.sleep(120)
