@@ -3,7 +3,7 @@
 //! Thread-safe; read by the Flight service and the executor, written by finished tasks.
 
 use crate::spill::{SpillDir, SpillFile};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use tessera_core::{Result, TaskKey, Value};
@@ -33,6 +33,9 @@ struct Slots {
     disk: u64,
     /// Use counter: the slot with the smallest stamp is the least recently used.
     clock: u64,
+    /// Keys of the values in memory by use stamp, oldest first: finds the next value
+    /// to spill without scanning every slot.
+    by_use: BTreeMap<u64, TaskKey>,
 }
 
 /// A held value. Sizes are recorded when the value is first stored: a value read back
@@ -64,6 +67,7 @@ impl Slots {
             used,
             nbytes,
         };
+        self.by_use.insert(used, key.clone());
         if let Some(old) = self.slots.insert(key, slot) {
             self.forget(old);
         }
@@ -71,25 +75,25 @@ impl Slots {
 
     fn forget(&mut self, slot: Slot) {
         match slot {
-            Slot::Memory { nbytes, .. } => self.memory -= nbytes,
+            Slot::Memory { nbytes, used, .. } => {
+                self.memory -= nbytes;
+                self.by_use.remove(&used);
+            }
             Slot::Disk { nbytes, .. } => self.disk -= nbytes,
         }
     }
 
     /// The least recently used value in memory, with its use stamp and size.
     fn coldest(&self) -> Option<(TaskKey, Value, u64, u64)> {
-        self.slots
-            .iter()
-            .filter_map(|(k, s)| match s {
-                Slot::Memory {
-                    value,
-                    used,
-                    nbytes,
-                } => Some((k, value, *used, *nbytes)),
-                Slot::Disk { .. } => None,
-            })
-            .min_by_key(|(_, _, used, _)| *used)
-            .map(|(k, v, used, nbytes)| (k.clone(), v.clone(), used, nbytes))
+        let (_, key) = self.by_use.first_key_value()?;
+        match self.slots.get(key)? {
+            Slot::Memory {
+                value,
+                used,
+                nbytes,
+            } => Some((key.clone(), value.clone(), *used, *nbytes)),
+            Slot::Disk { .. } => None,
+        }
     }
 }
 
@@ -125,8 +129,11 @@ impl ChunkStore {
             match slots.slots.get_mut(key) {
                 None => return Ok(None),
                 Some(Slot::Memory { value, used, .. }) => {
-                    *used = now;
-                    return Ok(Some(value.clone()));
+                    let was = std::mem::replace(used, now);
+                    let value = value.clone();
+                    slots.by_use.remove(&was);
+                    slots.by_use.insert(now, key.clone());
+                    return Ok(Some(value));
                 }
                 Some(Slot::Disk { file, nbytes }) => (file.clone(), *nbytes),
             }
@@ -249,6 +256,7 @@ impl ChunkStore {
             let unchanged =
                 matches!(slots.slots.get(&key), Some(Slot::Memory { used: u, .. }) if *u == used);
             if unchanged {
+                slots.by_use.remove(&used);
                 slots.slots.insert(key, Slot::Disk { file, nbytes });
                 slots.memory -= nbytes;
                 slots.disk += nbytes;
