@@ -3,9 +3,9 @@
 //! the same reductions computed without storing anything, and each worker's peak
 //! resident memory (VmHWM, read from /proc) stays under the limit plus a stated margin.
 
+mod common;
+
 use ndarray::Array1;
-use std::time::Duration;
-use tessera::LocalCluster;
 use tessera::array::random;
 
 const LIMIT: u64 = 256 << 20;
@@ -26,14 +26,7 @@ fn peak_rss(pid: u32) -> u64 {
 
 #[test]
 fn two_gib_on_256_mib_workers_spills_and_stays_under_the_limit() {
-    let cluster = LocalCluster::builder()
-        .workers(2)
-        .threads_per_worker(1)
-        .memory_limit(LIMIT)
-        .worker_timeout(Duration::from_secs(20))
-        .executable(env!("CARGO_BIN_EXE_tessera"))
-        .build()
-        .expect("local cluster starts");
+    let cluster = common::cluster_with_memory(2, LIMIT);
     let client = cluster.client().unwrap();
     let n = 16384usize; // 16384^2 f64 = 2 GiB, in 64 chunks of 32 MiB
     let x = random::<f64>(&[n, n], &[2048, 2048], 11);

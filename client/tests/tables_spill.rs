@@ -7,7 +7,6 @@ mod tables_support;
 
 use std::time::{Duration, Instant};
 use tables_support::*;
-use tessera::LocalCluster;
 use tessera::table::Context;
 
 /// Each worker may hold 12 MiB of results in memory (60% of 20 MiB).
@@ -44,14 +43,7 @@ fn spilled_total(client: &tessera::Client) -> u64 {
 #[test]
 fn shuffles_past_the_memory_limit_spill_and_answer_right() {
     let dir = tpch_data(0.1, 3);
-    let cluster = LocalCluster::builder()
-        .workers(2)
-        .threads_per_worker(1)
-        .memory_limit(MEMORY_LIMIT)
-        .worker_timeout(Duration::from_secs(10))
-        .executable(env!("CARGO_BIN_EXE_tessera"))
-        .build()
-        .expect("local cluster starts");
+    let cluster = common::cluster_with_memory(2, MEMORY_LIMIT);
     let client = cluster.client().unwrap();
     let ctx = Context::with_partitions(&client, 4).unwrap();
     for t in ["lineitem", "orders"] {

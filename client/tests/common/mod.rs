@@ -25,6 +25,19 @@ pub fn cluster_threads(workers: usize, threads: usize) -> LocalCluster {
         .expect("local cluster starts")
 }
 
+/// A cluster of `workers` single-threaded worker processes, each limited to
+/// `memory_limit` bytes (the memory tests: spilling and pausing).
+pub fn cluster_with_memory(workers: usize, memory_limit: u64) -> LocalCluster {
+    LocalCluster::builder()
+        .workers(workers)
+        .threads_per_worker(1)
+        .memory_limit(memory_limit)
+        .worker_timeout(Duration::from_secs(20))
+        .executable(env!("CARGO_BIN_EXE_tessera"))
+        .build()
+        .expect("local cluster starts")
+}
+
 /// Largest absolute difference between two float arrays of equal shape (NaN equals NaN).
 pub fn max_abs_diff<D: ndarray::Dimension>(
     a: &ndarray::Array<f64, D>,

@@ -2,6 +2,7 @@
 //! Every transition goes through the harness, which asserts `check_invariants` afterwards.
 
 mod harness;
+mod heartbeats;
 mod observe;
 mod recovery;
 mod shuffle;
