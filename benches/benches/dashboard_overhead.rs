@@ -74,7 +74,7 @@ impl EventReader {
 fn main() -> tessera::Result<()> {
     tessera::entry_hook();
     let n = tessera_benches::env_usize("DASHBOARD_OVERHEAD_N", 100_000);
-    let rounds = tessera_benches::env_usize("DASHBOARD_OVERHEAD_ROUNDS", 2);
+    let rounds = tessera_benches::env_usize("DASHBOARD_OVERHEAD_ROUNDS", 5);
     let cluster = tessera_benches::two_worker_cluster()?;
     let client = cluster.client()?;
     let pid = cluster.scheduler_pid().expect("scheduler runs");
@@ -83,10 +83,12 @@ fn main() -> tessera::Result<()> {
         .trim_start_matches("http://")
         .trim_end_matches('/')
         .to_string();
-    let mut cpu = [0.0f64; 2];
-    let mut wall = [0.0f64; 2];
+    // Per computation: scheduler CPU seconds and wall seconds, closed [0] and open [1].
+    let mut cpu: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
+    let mut wall: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
     let mut tasks = 0;
     let mut sse_bytes = 0;
+    // Alternating closed and open, so drift on a shared machine hits both alike.
     for round in 0..rounds * 2 {
         let open = round % 2 == 1;
         let reader = open.then(|| EventReader::open(&addr));
@@ -95,27 +97,43 @@ fn main() -> tessera::Result<()> {
         let c0 = cpu_seconds(pid);
         let t = Instant::now();
         let v: ndarray::Array0<f64> = client.compute(&x.sum())?;
-        wall[open as usize] += t.elapsed().as_secs_f64();
-        cpu[open as usize] += cpu_seconds(pid) - c0;
+        wall[open as usize].push(t.elapsed().as_secs_f64());
+        cpu[open as usize].push(cpu_seconds(pid) - c0);
         assert_eq!(v.into_scalar(), n as f64 * (1.0 + round as f64));
         tasks = client.cluster_info()?.tasks_completed - before_tasks;
         if let Some(r) = reader {
             sse_bytes += r.close();
         }
     }
-    let per = |i: usize| cpu[i] / rounds as f64;
+    let median = |v: &[f64]| {
+        let mut v = v.to_vec();
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
     println!("dashboard overhead: {tasks} tasks per computation, {rounds} computations each way");
     println!(
-        "dashboard overhead: scheduler CPU closed {:.3} s, open {:.3} s per computation (wall {:.2} s vs {:.2} s)",
-        per(0),
-        per(1),
-        wall[0] / rounds as f64,
-        wall[1] / rounds as f64
+        "dashboard overhead: scheduler CPU per computation, median: closed {:.3} s, open {:.3} s (wall {:.2} s vs {:.2} s)",
+        median(&cpu[0]),
+        median(&cpu[1]),
+        median(&wall[0]),
+        median(&wall[1])
     );
     println!(
-        "dashboard overhead: open / closed = {:.3} ({} bytes of events read)",
-        per(1) / per(0).max(1e-9),
-        sse_bytes
+        "dashboard overhead: all runs, closed {:?}, open {:?}",
+        cpu[0]
+            .iter()
+            .map(|c| (c * 1000.0).round() / 1000.0)
+            .collect::<Vec<_>>(),
+        cpu[1]
+            .iter()
+            .map(|c| (c * 1000.0).round() / 1000.0)
+            .collect::<Vec<_>>()
+    );
+    println!(
+        "dashboard overhead: open / closed = {:.3} ({} bytes of events read, {:.0} per computation)",
+        median(&cpu[1]) / median(&cpu[0]).max(1e-9),
+        sse_bytes,
+        sse_bytes as f64 / rounds as f64
     );
     Ok(())
 }

@@ -41,7 +41,7 @@ pub(crate) struct ClientInner {
     outbound: mpsc::UnboundedSender<ClientMessage>,
     keys: Mutex<HashMap<TaskKey, KeyEntry>>,
     submissions: Mutex<HashMap<u64, oneshot::Sender<Option<String>>>>,
-    next_submission: AtomicU64,
+    pub(crate) next_submission: AtomicU64,
     pub(crate) peers: PeerPool,
     address: String,
     /// Why the scheduler session ended, once it has: later calls fail at once.
@@ -265,7 +265,7 @@ impl Client {
     }
 
     /// Count one more reference to each key and return a hold that releases them.
-    fn hold(&self, keys: Vec<TaskKey>) -> Arc<KeyHold> {
+    pub(crate) fn hold(&self, keys: Vec<TaskKey>) -> Arc<KeyHold> {
         let mut map = lock(&self.inner.keys);
         for key in &keys {
             let entry = map.entry(key.clone()).or_insert_with(|| KeyEntry {
@@ -478,6 +478,13 @@ impl Client {
         lock(&self.inner.keys)
             .get(key)
             .is_some_and(|e| *e.status.borrow() != KeyStatus::Pending)
+    }
+
+    /// Whether `key` erred (its latest status).
+    pub(crate) fn key_erred(&self, key: &TaskKey) -> bool {
+        lock(&self.inner.keys)
+            .get(key)
+            .is_some_and(|e| matches!(*e.status.borrow(), KeyStatus::Erred(_)))
     }
 
     /// Fetch one computed chunk, following it if its holder dies (the scheduler recomputes it).

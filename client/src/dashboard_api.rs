@@ -135,6 +135,25 @@ impl Client {
         self.inner.progress.newest()
     }
 
+    /// A mark for [`Client::progress_since`]: the number the next submission will get.
+    pub fn progress_mark(&self) -> u64 {
+        self.inner
+            .next_submission
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Progress summed over this client's submissions made since `mark` (one call such
+    /// as a table `collect` may submit several graphs); `None` until one reports.
+    pub fn progress_since(&self, mark: u64) -> Option<SubmissionProgress> {
+        self.inner.progress.since(mark)
+    }
+
+    /// Turn the client's own `indicatif` progress bars on or off (a host that draws its
+    /// own bar, such as the Python package, turns them off).
+    pub fn set_progress_bars(&self, enabled: bool) {
+        self.inner.progress.set_bars(enabled);
+    }
+
     /// Start recording a performance report (see [`Client::performance_report`]).
     pub fn start_report(&self) -> Result<ReportRecorder> {
         let address = self.dashboard_address()?;

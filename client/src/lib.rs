@@ -12,6 +12,7 @@
 //! ```
 
 pub mod array;
+pub mod calls;
 pub mod cli;
 pub mod client;
 pub mod cluster;
@@ -25,11 +26,14 @@ pub mod table;
 pub mod tpch;
 
 pub use array::Array;
+pub use calls::ValueFuture;
 pub use client::Client;
 pub use cluster::{LocalCluster, LocalClusterBuilder};
+pub use dashboard_api::ReportRecorder;
 pub use futures::{ArrayFuture, AsCompleted};
-pub use tessera_core::kernels::register_kernel;
-pub use tessera_core::{Chunk, DType, Error, Result, Scalar, TaskKey};
+pub use tessera_core::kernels::{register_call, register_kernel};
+pub use tessera_core::value::object;
+pub use tessera_core::{Chunk, DType, Error, Result, Scalar, TaskKey, Value};
 
 /// Call first thing in `main` of a program that starts a `LocalCluster` with
 /// [`LocalClusterBuilder::current_exe`]: when this process was started as a scheduler or

@@ -7,6 +7,7 @@
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tessera_core::wire::SubmissionProgress;
@@ -30,14 +31,14 @@ struct Hub {
 /// The client's progress state (shared by its session task and its API).
 pub struct Progress {
     hub: Mutex<Hub>,
-    bars_enabled: bool,
+    bars_enabled: AtomicBool,
 }
 
 impl Default for Progress {
     fn default() -> Self {
         Progress {
             hub: Mutex::default(),
-            bars_enabled: std::env::var("TESSERA_PROGRESS").as_deref() != Ok("0"),
+            bars_enabled: AtomicBool::new(std::env::var("TESSERA_PROGRESS").as_deref() != Ok("0")),
         }
     }
 }
@@ -73,7 +74,11 @@ impl Progress {
             .started
             .get(&p.id)
             .is_some_and(|t| t.elapsed() >= BAR_AFTER);
-        if self.bars_enabled && !finished && old_enough && !hub.bars.contains_key(&p.id) {
+        if self.bars_enabled.load(Ordering::Relaxed)
+            && !finished
+            && old_enough
+            && !hub.bars.contains_key(&p.id)
+        {
             let bar = ProgressBar::with_draw_target(Some(p.total), ProgressDrawTarget::stderr());
             if let Ok(style) = ProgressStyle::with_template(
                 "[{elapsed_precise}] {bar:40.cyan/blue} {pos}/{len} tasks ({per_sec}, eta {eta}) {msg}",
@@ -119,6 +124,35 @@ impl Progress {
             .and_then(|id| hub.latest.get(id).cloned())
     }
 
+    /// Show (or never show) `indicatif` bars from now on; a host with a bar of its own
+    /// (the Python package) turns them off.
+    pub fn set_bars(&self, enabled: bool) {
+        self.bars_enabled.store(enabled, Ordering::Relaxed);
+        if !enabled {
+            for (_, bar) in self.hub().bars.drain() {
+                bar.finish_and_clear();
+            }
+        }
+    }
+
+    /// The summed progress of every submission numbered `first` or later that has
+    /// reported any (what one call that submits several graphs has done so far).
+    pub fn since(&self, first: u64) -> Option<SubmissionProgress> {
+        let hub = self.hub();
+        let mut sum: Option<SubmissionProgress> = None;
+        for p in hub.latest.values().filter(|p| p.id >= first) {
+            let s = sum.get_or_insert(SubmissionProgress {
+                id: p.id,
+                ..SubmissionProgress::default()
+            });
+            s.id = s.id.max(p.id);
+            s.total += p.total;
+            s.done += p.done;
+            s.erred += p.erred;
+        }
+        sum
+    }
+
     /// Whether a bar is showing for `id` (for tests).
     pub fn has_bar(&self, id: u64) -> bool {
         self.hub().bars.contains_key(&id)
@@ -160,7 +194,7 @@ mod tests {
     fn a_bar_only_for_long_unfinished_computations_and_gone_when_done() {
         let progress = Progress {
             hub: Mutex::default(),
-            bars_enabled: true,
+            bars_enabled: AtomicBool::new(true),
         };
         progress.started(1);
         progress.update(p(1, 10, 1));
@@ -176,5 +210,30 @@ mod tests {
             !progress.has_bar(1),
             "finished computations clear their bar"
         );
+        progress.started(2);
+        progress
+            .hub()
+            .started
+            .insert(2, Instant::now() - Duration::from_secs(2));
+        progress.set_bars(false);
+        progress.update(p(2, 10, 2));
+        assert!(!progress.has_bar(2), "bars turned off");
+    }
+
+    #[test]
+    fn since_sums_the_submissions_from_a_mark() {
+        let progress = Progress::default();
+        assert_eq!(progress.since(1), None);
+        progress.update(p(1, 10, 10));
+        progress.update(p(2, 4, 1));
+        progress.update(SubmissionProgress {
+            id: 3,
+            total: 6,
+            done: 2,
+            erred: 1,
+        });
+        let s = progress.since(2).unwrap();
+        assert_eq!((s.id, s.total, s.done, s.erred), (3, 10, 3, 1));
+        assert_eq!(progress.since(4), None);
     }
 }

@@ -8,6 +8,8 @@ use arrow_schema::{Schema, SchemaRef};
 use std::collections::HashMap;
 use std::sync::Arc;
 
+pub mod object;
+
 /// Schema metadata key marking a Flight stream as a table partition.
 pub const TABLE_METADATA: &str = "tessera.table";
 /// Schema metadata key holding a partition's rows per bucket (`"10,0,7"`).

@@ -21,13 +21,19 @@ pub fn interruptible<T: Send + 'static>(
     interruptible_with(py, None, work)
 }
 
-/// [`interruptible`], calling `on_wait(elapsed_seconds)` at every poll (a progress hook).
+/// A progress hook and the client whose submissions it follows.
+pub type ProgressWatch<'a, 'py> = Option<(&'a Bound<'py, PyAny>, tessera::Client)>;
+
+/// [`interruptible`], calling `hook(elapsed_seconds, tasks_done, tasks_total)` at every
+/// poll, with the scheduler's counts summed over the client's submissions made during
+/// this call (0, 0 until the first report): the Python progress bar's feed.
 pub fn interruptible_with<T: Send + 'static>(
     py: Python<'_>,
-    on_wait: Option<&Bound<'_, PyAny>>,
+    watch: ProgressWatch<'_, '_>,
     work: impl FnOnce() -> T + Send + 'static,
 ) -> PyResult<T> {
     let start = std::time::Instant::now();
+    let mark = watch.as_ref().map(|(_, client)| client.progress_mark());
     let (tx, rx) = channel();
     std::thread::Builder::new()
         .name("tessera-wait".into())
@@ -44,8 +50,11 @@ pub fn interruptible_with<T: Send + 'static>(
             Ok(v) => return Ok(v),
             Err(RecvTimeoutError::Timeout) => {
                 py.check_signals()?;
-                if let Some(hook) = on_wait {
-                    hook.call1((start.elapsed().as_secs_f64(),))?;
+                if let (Some((hook, client)), Some(mark)) = (&watch, mark) {
+                    let (done, total) = client
+                        .progress_since(mark)
+                        .map_or((0, 0), |p| (p.done + p.erred, p.total));
+                    hook.call1((start.elapsed().as_secs_f64(), done, total))?;
                 }
             }
             Err(RecvTimeoutError::Disconnected) => {
@@ -80,6 +89,8 @@ impl PyClient {
     fn new(py: Python<'_>, address: String) -> PyResult<PyClient> {
         let a = address.clone();
         let client = interruptible(py, move || tessera::Client::connect(&a))?.py()?;
+        // The Python package draws its own bar (terminal or notebook) from the same events.
+        client.set_progress_bars(false);
         Ok(PyClient {
             address: client.scheduler_address().to_string(),
             inner: Mutex::new(Some(client)),
@@ -93,7 +104,7 @@ impl PyClient {
     }
 
     /// Compute `array` and return its values as a buffer NumPy wraps without copying;
-    /// `progress(elapsed_seconds)` is called while waiting, if given.
+    /// `progress(elapsed_seconds, tasks_done, tasks_total)` is called while waiting.
     #[pyo3(signature = (array, progress = None))]
     fn compute(
         &self,
@@ -106,7 +117,7 @@ impl PyClient {
         let dtype = a.dtype().py()?;
         interruptible_with(
             py,
-            progress.as_ref(),
+            progress.as_ref().map(|hook| (hook, client.clone())),
             move || -> tessera::Result<HostBuffer> {
                 let future = client.submit(&a)?;
                 Ok(match dtype {
@@ -121,11 +132,19 @@ impl PyClient {
         .py()
     }
 
-    /// Compute `array` on the cluster and keep its chunks there.
-    fn persist(&self, py: Python<'_>, array: &PyArray) -> PyResult<PyArray> {
+    /// Compute `array` on the cluster and keep its chunks there; `progress` as for
+    /// `compute`.
+    #[pyo3(signature = (array, progress = None))]
+    fn persist(
+        &self,
+        py: Python<'_>,
+        array: &PyArray,
+        progress: Option<Bound<'_, PyAny>>,
+    ) -> PyResult<PyArray> {
         let client = self.client()?;
         let a = array.inner.clone();
-        let persisted = interruptible(py, move || client.persist(&a))?.py()?;
+        let watch = progress.as_ref().map(|hook| (hook, client.clone()));
+        let persisted = interruptible_with(py, watch, move || client.persist(&a))?.py()?;
         PyArray::checked(persisted)
     }
 
@@ -140,6 +159,13 @@ impl PyClient {
     fn chunk_keys(&self, array: &PyArray) -> PyResult<Vec<String>> {
         let keys = self.client()?.chunk_keys(&array.inner).py()?;
         Ok(keys.iter().map(|k| k.to_string()).collect())
+    }
+
+    /// Start recording a performance report; `stop(path)` on the recorder writes it.
+    fn start_report(&self, py: Python<'_>) -> PyResult<crate::report::PyReportRecorder> {
+        let client = self.client()?;
+        let recorder = interruptible(py, move || client.start_report())?.py()?;
+        Ok(crate::report::PyReportRecorder::new(recorder))
     }
 
     /// Close the connection (results it holds are released).

@@ -51,7 +51,7 @@ fn call(py: Python<'_>, inputs: &[Chunk], args: &[u8]) -> PyResult<Chunk> {
 
 /// The message for the client: `tessera._worker` has already put the user exception's
 /// type, text and traceback into it; other failures (in the bridge itself) say what they are.
-fn describe(py: Python<'_>, e: PyErr) -> Error {
+pub(crate) fn describe(py: Python<'_>, e: PyErr) -> Error {
     let text = e.value(py).str().map(|s| s.to_string()).unwrap_or_default();
     if text.contains("\nRemote traceback:\n") {
         Error::other(text)

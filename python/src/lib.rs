@@ -3,10 +3,12 @@
 
 mod array;
 mod buffer;
+mod calls;
 mod cluster;
 mod errors;
 mod expr;
 mod kernel;
+mod report;
 mod table;
 
 use pyo3::prelude::*;
@@ -26,6 +28,7 @@ fn run_cli(py: Python<'_>, argv: Vec<String>) -> PyResult<()> {
         }
     };
     kernel::register();
+    calls::register();
     tessera::init_logging();
     py.detach(move || tessera::cli::run(cli))
         .map_err(errors::to_py)
@@ -45,6 +48,11 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<buffer::HostBuffer>()?;
     m.add_class::<cluster::PyClient>()?;
     m.add_class::<cluster::PyLocalCluster>()?;
+    m.add_class::<report::PyReportRecorder>()?;
+    m.add_class::<calls::PyValueFuture>()?;
+    m.add_function(wrap_pyfunction!(calls::submit_call, m)?)?;
+    m.add_function(wrap_pyfunction!(calls::scatter_object, m)?)?;
+    m.add_function(wrap_pyfunction!(calls::wait_first, m)?)?;
     m.add_class::<table::PyContext>()?;
     m.add_class::<table::PyDataFrame>()?;
     m.add_class::<expr::PyExpr>()?;
@@ -55,6 +63,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("TaskError", py.get_type::<errors::TaskError>())?;
     m.add("ClusterError", py.get_type::<errors::ClusterError>())?;
     m.add("PYTHON_KERNEL", kernel::PYTHON_KERNEL)?;
+    m.add("PYTHON_CALL", calls::PYTHON_CALL)?;
     m.add_function(wrap_pyfunction!(run_cli, m)?)?;
     m.add_function(wrap_pyfunction!(parse_bytes, m)?)?;
     m.add_function(wrap_pyfunction!(array::full, m)?)?;

@@ -369,12 +369,15 @@ impl PyDataFrame {
     }
 
     /// Run the query on the cluster; the rows as a `pyarrow.Table` (buffers exported,
-    /// not copied). `progress(elapsed_seconds)` is called while waiting, if given.
+    /// not copied). `progress(elapsed_seconds, tasks_done, tasks_total)` is called while
+    /// waiting, if given.
     #[pyo3(signature = (progress = None))]
     fn collect(&self, py: Python<'_>, progress: Option<Bound<'_, PyAny>>) -> PyResult<Py<PyAny>> {
         let df = self.inner.clone();
-        let batches = interruptible_with(py, progress.as_ref(), move || df.collect())?
-            .map_err(table_error)?;
+        let watch = progress
+            .as_ref()
+            .map(|hook| (hook, df.context().client().clone()));
+        let batches = interruptible_with(py, watch, move || df.collect())?.map_err(table_error)?;
         to_pyarrow_table(py, batches, self.inner.schema())
     }
 

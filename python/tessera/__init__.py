@@ -4,6 +4,10 @@ import tessera.dataframe as td`, then use Dask's names; `ts.sql(...)` queries ta
 
 from tessera._core import ClusterError, TaskError
 from tessera.distributed import Client, LocalCluster, compute, get_client, persist
+from tessera.diagnostics import ProgressBar, performance_report
+from tessera.futures import Delayed, Future, as_completed, delayed, progress, wait
+
+from tessera import config  # noqa: E402
 
 from tessera import array  # noqa: E402  (after the classes it uses)
 
@@ -28,12 +32,21 @@ def __getattr__(name):
 
 __all__ = [
     "Client",
+    "Delayed",
+    "Future",
     "ClusterError",
     "LocalCluster",
     "TaskError",
     "array",
+    "as_completed",
+    "ProgressBar",
     "compute",
+    "delayed",
+    "config",
     "get_client",
+    "performance_report",
     "persist",
+    "progress",
     "sql",
+    "wait",
 ]

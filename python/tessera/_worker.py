@@ -1,6 +1,8 @@
-"""Worker side of Python `map_blocks`: unpickle the user's function (cached per payload)
-and run it on NumPy views of the input chunks; called by the Rust `python` kernel."""
+"""Worker side of Python functions: `map_blocks` (the Rust `python` kernel, on NumPy views
+of chunks) and `Client.submit` calls (the `python-call` function, on pickled values)."""
 
+import base64
+import pickle
 import traceback
 
 import cloudpickle
@@ -41,3 +43,54 @@ def run_block(payload: bytes, blocks: list) -> np.ndarray:
     except BaseException as e:  # noqa: BLE001 - every failure goes back to the client
         text = "".join(traceback.format_exception(type(e), e, e.__traceback__))
         raise KernelFailure(f"{type(e).__name__}: {e}\nRemote traceback:\n{text}") from None
+
+
+# What ends a failure message when the exception itself could be pickled: the client
+# unpickles it and raises it with its own type (see tessera.futures).
+PICKLED_EXCEPTION = "\nPickled exception (base64): "
+# Larger pickled exceptions are left out of the message (its type and text still go).
+_MAX_PICKLED_EXCEPTION = 64 << 10
+
+
+class Input:
+    """Stands for input value `index` inside a submitted call's arguments."""
+
+    __slots__ = ("index",)
+
+    def __init__(self, index):
+        self.index = index
+
+    def __reduce__(self):
+        return (Input, (self.index,))
+
+
+def _substitute(obj, values):
+    """`obj` with every `Input` replaced by its value (inside lists, tuples, sets, dicts)."""
+    if isinstance(obj, Input):
+        return values[obj.index]
+    if type(obj) in (list, tuple, set, frozenset):
+        return type(obj)(_substitute(o, values) for o in obj)
+    if type(obj) is dict:
+        return {k: _substitute(v, values) for k, v in obj.items()}
+    return obj
+
+
+def run_call(payload: bytes, inputs: list) -> bytes:
+    """Run the pickled `(function, args, kwargs)` with its `Input`s replaced by the
+    unpickled input values; the pickled result. A failure carries the exception's type,
+    text and traceback, and the pickled exception when it pickles."""
+    try:
+        func, args, kwargs = cloudpickle.loads(payload)
+        values = [pickle.loads(b) for b in inputs]
+        result = func(*_substitute(args, values), **_substitute(kwargs, values))
+        return cloudpickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)
+    except BaseException as e:  # noqa: BLE001 - every failure goes back to the client
+        text = "".join(traceback.format_exception(type(e), e, e.__traceback__))
+        message = f"{type(e).__name__}: {e}\nRemote traceback:\n{text}"
+        try:
+            blob = cloudpickle.dumps(e.with_traceback(None))
+            if len(blob) <= _MAX_PICKLED_EXCEPTION:
+                message += PICKLED_EXCEPTION + base64.b64encode(blob).decode("ascii")
+        except Exception:  # noqa: BLE001 - an exception that does not pickle
+            pass
+        raise KernelFailure(message) from None

@@ -10,7 +10,8 @@ import weakref
 
 import numpy as np
 
-from tessera import _core
+from tessera import _core, diagnostics
+from tessera import futures as _futures
 
 # Live clusters and clients, closed at interpreter exit (their Rust side also kills the
 # processes when garbage-collected, and children die with this process: PDEATHSIG).
@@ -163,28 +164,75 @@ class Client:
 
     def compute(self, collections, progress=None, **kwargs):
         """Compute an array (or a list/tuple of them) into NumPy, without copying the
-        fetched result. Ctrl-C interrupts the wait. `progress(elapsed_seconds)`, if given,
-        is called while waiting (the hook for a progress bar)."""
+        fetched result. Ctrl-C interrupts the wait. A progress bar shows for work that runs
+        past a second in a terminal or notebook; `progress=False` hides it, `True` forces
+        it, and a callable gets `(elapsed_seconds, tasks_done, tasks_total)` instead."""
         from tessera.array import Array
 
         if isinstance(collections, (list, tuple)):
             return type(collections)(self.compute(c, progress=progress) for c in collections)
+        if isinstance(collections, _futures.Delayed):
+            return collections.compute(client=self)
+        if isinstance(collections, _futures.Future):
+            return collections.result()
         if not isinstance(collections, Array):
             raise TypeError(f"cannot compute {type(collections).__name__}")
         try:
-            buffer = self._core.compute(collections._core, progress)
+            with diagnostics.progress_hook(progress) as hook:
+                buffer = self._core.compute(collections._core, hook)
         except _core.TaskError as e:
             raise _remote_error(e) from None
         out = np.asarray(buffer)
         return out[()] if out.ndim == 0 else out
 
-    def persist(self, collections, **kwargs):
-        """Compute on the cluster and keep the chunks there; returns arrays reading them."""
+    def persist(self, collections, progress=None, **kwargs):
+        """Compute on the cluster and keep the chunks there; returns arrays reading them.
+        `progress` as for `compute`."""
         from tessera.array import Array
 
         if isinstance(collections, (list, tuple)):
-            return type(collections)(self.persist(c) for c in collections)
-        return Array(self._core.persist(collections._core))
+            return type(collections)(self.persist(c, progress=progress) for c in collections)
+        try:
+            with diagnostics.progress_hook(progress) as hook:
+                return Array(self._core.persist(collections._core, hook))
+        except _core.TaskError as e:
+            raise _remote_error(e) from None
+
+    # ---- futures (see tessera.futures) --------------------------------------------
+    def submit(self, func, *args, key=None, pure=True, retries=0, **kwargs):
+        """Run `func(*args, **kwargs)` in a worker process; a `Future` of its result.
+        Futures among the arguments (also inside lists, tuples and dicts) are replaced by
+        their values on the worker. Pure calls with equal arguments share one key and one
+        result; `pure=False` gives every call its own. `retries` resubmits a failed task
+        (when the future is waited on) that many times."""
+        return _futures.submit(self, func, args, kwargs, key=key, pure=pure, retries=retries)
+
+    def map(self, func, *iterables, key=None, pure=True, retries=0, **kwargs):
+        """`submit(func, *items)` for each tuple of items from `iterables`; a list of
+        futures. `key`, if given, is a list of keys, one per call."""
+        if not iterables:
+            raise TypeError("map needs at least one iterable")
+        calls = list(zip(*iterables))
+        keys = [None] * len(calls) if key is None else list(key)
+        if len(keys) != len(calls):
+            raise ValueError(f"map got {len(keys)} keys for {len(calls)} calls")
+        return [_futures.submit(self, func, c, kwargs, key=k, pure=pure, retries=retries)
+                for c, k in zip(calls, keys)]
+
+    def gather(self, futures, errors="raise"):
+        """The values of `futures` (a future, or lists/tuples/dicts of them, in shape)."""
+        return _futures.gather(futures, errors=errors)
+
+    def scatter(self, data, broadcast=False, **kwargs):
+        """Put `data` on the workers; a future (or a list/tuple/dict of them for one of
+        values) that later submissions can read. `broadcast` is accepted for Dask
+        compatibility; a worker that needs a value fetches it from the holder."""
+        return _futures.scatter(self, data)
+
+    def performance_report(self, filename="tessera-report.html"):
+        """A context manager writing an HTML performance report of the block's work on
+        this client's cluster to `filename` (see `tessera.performance_report`)."""
+        return diagnostics.performance_report(filename, client=self)
 
     def close(self):
         """Disconnect (and stop the cluster this client started)."""

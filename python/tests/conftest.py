@@ -8,6 +8,9 @@ from hypothesis import HealthCheck, settings
 
 import tessera as ts
 
+# No progress bars in tests (test_diagnostics turns them on where it checks them).
+os.environ["TESSERA_PROGRESS"] = "0"
+
 settings.register_profile(
     "tessera",
     max_examples=int(os.environ.get("TESSERA_HYPOTHESIS_EXAMPLES", "25")),

@@ -274,11 +274,7 @@ impl Executor {
             }
             Ok(Err(e)) => self.fail(key, e.to_string(), vec![]),
             Err(panic) => {
-                let message = panic
-                    .downcast_ref::<&str>()
-                    .map(|s| s.to_string())
-                    .or_else(|| panic.downcast_ref::<String>().cloned())
-                    .unwrap_or_else(|| "unknown panic payload".to_string());
+                let message = kernels::panic_message(panic.as_ref());
                 self.fail(key, format!("kernel panicked: {message}"), vec![]);
             }
         }

@@ -156,11 +156,7 @@ fn pool_result<T>(
         Ok(Ok(r)) => r,
         Ok(Err(panic)) => Err(tessera_core::Error::other(format!(
             "kernel panicked: {}",
-            panic
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "unknown panic payload".to_string())
+            tessera_core::kernels::panic_message(panic.as_ref())
         ))),
         Err(_) => Err(tessera_core::Error::other(
             "the kernel pool dropped the task",

@@ -11,6 +11,7 @@
 mod accumulate;
 mod argreduce;
 mod bridge;
+mod calls;
 mod create;
 pub mod dynarray;
 mod elementwise;
@@ -18,6 +19,7 @@ mod elemops;
 mod ghost;
 mod layout;
 mod matmul;
+mod named;
 mod nanreduce;
 mod ordering;
 mod reduce;
@@ -37,9 +39,11 @@ mod proptests_reduce;
 #[cfg(test)]
 mod testutil;
 
+pub use calls::{CallFn, lookup_call, register_call, registered_calls};
 pub use create::stream_rng;
 pub use dynarray::{DynArray, DynCow, DynElement, MAX_CHUNK_ELEMENTS, MAX_NDIM};
 pub use elementwise::MAX_EXPR_DEPTH;
+pub use named::panic_message;
 pub use registry::{
     KernelFn, lookup_kernel, register_kernel, registered_kernels, unregister_kernel,
 };
@@ -151,12 +155,14 @@ pub fn execute(op: &Op, inputs: &[Chunk]) -> Result<Chunk> {
             "{} runs in a worker's shuffle service, not as a plain kernel",
             op.name()
         ))),
-        Op::TableStage(_) | Op::ColumnToArray { .. } | Op::ArraysToTable { .. } | Op::RowCount => {
-            Err(Error::other(format!(
-                "{} works on table partitions: run it with execute_value",
-                op.name()
-            )))
-        }
+        Op::TableStage(_)
+        | Op::ColumnToArray { .. }
+        | Op::ArraysToTable { .. }
+        | Op::RowCount
+        | Op::Call { .. } => Err(Error::other(format!(
+            "{} works on whole values: run it with execute_value",
+            op.name()
+        ))),
     }
 }
 
@@ -180,6 +186,7 @@ pub fn execute_value(op: &Op, inputs: Vec<Value>) -> Result<Value> {
                 ndarray::ArrayD::from_elem(ndarray::IxDyn(&[1]), rows),
             )))
         }
+        Op::Call { name, args } => calls::run_call(name, args, &inputs),
         Op::ArraysToTable { names } => {
             let chunks = inputs
                 .into_iter()

@@ -1,20 +1,18 @@
 //! The process-wide registry of user kernels that `Op::Kernel` runs by name (`map_blocks`,
 //! `blockwise`): a worker runs exactly the kernels its binary registered.
 
+use super::named::{Named, guarded};
 use crate::chunk::Chunk;
 use crate::error::{Error, Result};
-use std::collections::HashMap;
-use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::{Arc, OnceLock, RwLock};
+use std::sync::Arc;
 
 /// A user kernel: the task's input chunks and the op's opaque argument bytes in, one
 /// chunk out. Closures may capture state (a Python callable, a model), hence `Arc<dyn Fn>`.
 pub type KernelFn = Arc<dyn Fn(&[Chunk], &[u8]) -> Result<Chunk> + Send + Sync>;
 
-fn registry() -> &'static RwLock<HashMap<String, KernelFn>> {
-    static REGISTRY: OnceLock<RwLock<HashMap<String, KernelFn>>> = OnceLock::new();
-    REGISTRY.get_or_init(Default::default)
-}
+type KernelDyn = dyn Fn(&[Chunk], &[u8]) -> Result<Chunk> + Send + Sync;
+
+static KERNELS: Named<KernelDyn> = Named::new();
 
 /// Register `f` under `name` for this process, replacing any kernel of that name.
 /// Accepts plain functions and closures alike.
@@ -22,28 +20,22 @@ pub fn register_kernel<F>(name: &str, f: F)
 where
     F: Fn(&[Chunk], &[u8]) -> Result<Chunk> + Send + Sync + 'static,
 {
-    let mut map = registry().write().unwrap_or_else(|e| e.into_inner());
-    map.insert(name.to_string(), Arc::new(f));
+    KERNELS.insert(name, Arc::new(f));
 }
 
 /// Remove the kernel registered under `name`; returns whether there was one.
 pub fn unregister_kernel(name: &str) -> bool {
-    let mut map = registry().write().unwrap_or_else(|e| e.into_inner());
-    map.remove(name).is_some()
+    KERNELS.remove(name)
 }
 
 /// The kernel registered under `name`, if any.
 pub fn lookup_kernel(name: &str) -> Option<KernelFn> {
-    let map = registry().read().unwrap_or_else(|e| e.into_inner());
-    map.get(name).cloned()
+    KERNELS.get(name)
 }
 
 /// Names of every registered kernel, sorted.
 pub fn registered_kernels() -> Vec<String> {
-    let map = registry().read().unwrap_or_else(|e| e.into_inner());
-    let mut names: Vec<String> = map.keys().cloned().collect();
-    names.sort();
-    names
+    KERNELS.names()
 }
 
 /// Run the kernel registered under `name`. Unknown names err naming the kernel; a panic
@@ -54,17 +46,7 @@ pub(crate) fn run_kernel(name: &str, args: &[u8], inputs: &[Chunk]) -> Result<Ch
             "unknown kernel {name:?}: this worker binary does not register it"
         ))
     })?;
-    match catch_unwind(AssertUnwindSafe(|| f(inputs, args))) {
-        Ok(result) => result,
-        Err(payload) => {
-            let msg = payload
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| payload.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "non-string panic payload".to_string());
-            Err(Error::other(format!("kernel {name:?} panicked: {msg}")))
-        }
-    }
+    guarded(&format!("kernel {name:?}"), || f(inputs, args))
 }
 
 #[cfg(test)]

@@ -300,6 +300,16 @@ pub enum Op {
         /// Column names, one per input.
         names: Vec<String>,
     },
+    /// A function registered by name in the worker binary that takes whole values (array
+    /// chunks, table partitions, opaque objects) and returns one (`Client::submit_call`,
+    /// Python's `client.submit`); an unknown name errs the task, naming it.
+    Call {
+        /// Registered name.
+        name: String,
+        /// Arguments, encoded by the caller.
+        #[serde(with = "serde_bytes")]
+        args: Vec<u8>,
+    },
 }
 
 impl Op {
@@ -338,6 +348,7 @@ impl Op {
             Op::TableStage(_) => "table-stage",
             Op::ColumnToArray { .. } => "column-to-array",
             Op::RowCount => "row-count",
+            Op::Call { name, .. } => name,
             Op::ArraysToTable { .. } => "arrays-to-table",
         }
     }

@@ -5,7 +5,7 @@ import html
 
 import pyarrow as pa
 
-from tessera import _core
+from tessera import _core, diagnostics
 from tessera.dataframe import _types
 from tessera.dataframe._series import Scalar, Series
 
@@ -221,8 +221,10 @@ class DataFrame:
     # -- results -----------------------------------------------------------------------
 
     def to_arrow(self, progress=None):
-        """Run the query; the result as a `pyarrow.Table` (exported from Rust, not copied)."""
-        return self._core.collect(progress)
+        """Run the query; the result as a `pyarrow.Table` (exported from Rust, not copied).
+        `progress` as for `Client.compute` (a bar past a second in a terminal/notebook)."""
+        with diagnostics.progress_hook(progress) as hook:
+            return self._core.collect(hook)
 
     def compute(self, progress=None, **kwargs):
         """Run the query; the result as a pandas DataFrame (with a RangeIndex)."""

@@ -4,7 +4,7 @@ and lazy scalars from reductions (`df.a.sum()`)."""
 
 import pyarrow as pa
 
-from tessera import _core
+from tessera import _core, diagnostics
 from tessera.dataframe import _types
 
 _ORDERING = ("<", "<=", ">", ">=")
@@ -314,7 +314,8 @@ class Scalar:
 
     def compute(self, progress=None, **kwargs):
         """Compute the value (a NumPy scalar, or a pandas object for frame reductions)."""
-        return self._finish(self._core.collect(progress))
+        with diagnostics.progress_hook(progress) as hook:
+            return self._finish(self._core.collect(hook))
 
     def __repr__(self):
         return "tessera.dataframe.Scalar<lazy>"

@@ -32,6 +32,12 @@ impl SchedulerState {
         self.observer.stream_since(since, limit)
     }
 
+    /// At most `limit` task runs after `since`, spread evenly over them (the dashboard's
+    /// live task stream, which cannot draw every run of a fast computation).
+    pub fn task_stream_sample(&self, since: u64, limit: usize) -> StreamSlice {
+        self.observer.stream_sample(since, limit)
+    }
+
     /// Progress of the newest `limit` computations, oldest first.
     pub fn progress(&self, limit: usize) -> Vec<ComputationProgress> {
         self.observer.computations(limit)

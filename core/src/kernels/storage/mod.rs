@@ -78,14 +78,7 @@ pub(crate) fn execute(op: &Op, inputs: &[Chunk]) -> Result<Chunk> {
         ))),
     };
     // `zarrs` documents panics on some inputs; a hostile store must err the task only.
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(run)).unwrap_or_else(|panic| {
-        let msg = panic
-            .downcast_ref::<String>()
-            .map(String::as_str)
-            .or_else(|| panic.downcast_ref::<&str>().copied())
-            .unwrap_or("unknown panic");
-        Err(Error::other(format!("{} panicked: {msg}", op.name())))
-    })
+    super::named::guarded(op.name(), run)
 }
 
 fn expect_none(op: &Op, path: &str, inputs: &[Chunk]) -> Result<()> {

@@ -394,6 +394,12 @@ impl Observer {
         self.stream.since(since, limit, |g| self.group_name(g))
     }
 
+    /// At most `limit` runs after `since`, spread evenly over them (the live view).
+    pub fn stream_sample(&self, since: u64, limit: usize) -> StreamSlice {
+        self.stream
+            .sample_since(since, limit, |g| self.group_name(g))
+    }
+
     /// The computations kept, oldest first, the newest `limit`.
     pub fn computations(&self, limit: usize) -> Vec<ComputationProgress> {
         let name = |g: u32| self.group_name(g);
