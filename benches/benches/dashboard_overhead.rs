@@ -20,6 +20,23 @@ fn cpu_seconds(pid: u32) -> f64 {
     ticks / hz
 }
 
+/// `tessera_scheduler_dashboard_update_seconds_sum` from the scheduler's `/metrics`: the
+/// time it has spent building and encoding live dashboard updates.
+fn update_seconds(addr: &str) -> f64 {
+    let mut s = TcpStream::connect(addr).expect("dashboard reachable");
+    write!(
+        s,
+        "GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).expect("metrics answer");
+    text.lines()
+        .find_map(|l| l.strip_prefix("tessera_scheduler_dashboard_update_seconds_sum "))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("the scheduler reports dashboard update time")
+}
+
 /// A dashboard page's share of the work: an open `/api/events` stream, read as it comes.
 struct EventReader {
     stop: Arc<AtomicBool>,
@@ -88,17 +105,23 @@ fn main() -> tessera::Result<()> {
     let mut wall: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
     let mut tasks = 0;
     let mut sse_bytes = 0;
+    // Per open computation: scheduler seconds spent on dashboard updates.
+    let mut update_time = Vec::new();
     // Alternating closed and open, so drift on a shared machine hits both alike.
     for round in 0..rounds * 2 {
         let open = round % 2 == 1;
         let reader = open.then(|| EventReader::open(&addr));
         let x = &array::ones::<f64>(&[n], &[1]) + round as f64;
         let before_tasks = client.cluster_info()?.tasks_completed;
+        let u0 = update_seconds(&addr);
         let c0 = cpu_seconds(pid);
         let t = Instant::now();
         let v: ndarray::Array0<f64> = client.compute(&x.sum())?;
         wall[open as usize].push(t.elapsed().as_secs_f64());
         cpu[open as usize].push(cpu_seconds(pid) - c0);
+        if open {
+            update_time.push(update_seconds(&addr) - u0);
+        }
         assert_eq!(v.into_scalar(), n as f64 * (1.0 + round as f64));
         tasks = client.cluster_info()?.tasks_completed - before_tasks;
         if let Some(r) = reader {
@@ -128,6 +151,16 @@ fn main() -> tessera::Result<()> {
             .iter()
             .map(|c| (c * 1000.0).round() / 1000.0)
             .collect::<Vec<_>>()
+    );
+    let shares: Vec<f64> = update_time
+        .iter()
+        .zip(&cpu[1])
+        .map(|(u, c)| u / c.max(1e-9))
+        .collect();
+    println!(
+        "dashboard overhead: updates took {:.4} s of scheduler time per computation, median; {:.2}% of the scheduler's CPU in that computation",
+        median(&update_time),
+        100.0 * median(&shares)
     );
     println!(
         "dashboard overhead: open / closed = {:.3} ({} bytes of events read, {:.0} per computation)",

@@ -196,6 +196,15 @@ fn api_metrics_and_report_agree_with_the_computation() {
     assert_eq!(by_state, 0.0, "nothing pending after compute");
     let latency = histogram_counts(&m, "tessera_scheduler_batch_seconds", "");
     assert!(latency.values().sum::<f64>() > 0.0, "{text}");
+    // The one event read above was measured and counted.
+    let updates = histogram_counts(&m, "tessera_scheduler_dashboard_update_seconds", "");
+    assert!(updates.values().sum::<f64>() >= 1.0, "{text}");
+    let update_bytes = value(&m, "tessera_scheduler_dashboard_update_bytes", &[]).unwrap();
+    assert!(
+        update_bytes >= data.len() as f64,
+        "{update_bytes} < {}",
+        data.len()
+    );
 
     // Every worker's /metrics: tasks executed and per-op durations add up.
     let mut executed = 0.0;

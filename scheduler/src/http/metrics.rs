@@ -21,6 +21,11 @@ pub struct SchedulerMetrics {
     /// Seconds the state machine took per incoming message batch (worker events, a
     /// submission, a release): the scheduler's decision latency.
     pub batch_seconds: Histogram,
+    /// Seconds spent building and encoding each live dashboard update (what an open
+    /// dashboard costs the scheduler, measured as wall time: an upper bound on its CPU).
+    pub dashboard_update_seconds: Histogram,
+    /// Bytes of live dashboard updates encoded.
+    pub dashboard_update_bytes: Counter,
 }
 
 impl Default for SchedulerMetrics {
@@ -28,6 +33,9 @@ impl Default for SchedulerMetrics {
         SchedulerMetrics {
             // 1 µs .. ~4 s in factors of 4.
             batch_seconds: Histogram::new(exponential_buckets(1e-6, 4.0, 12)),
+            // 10 µs .. ~2.6 s in factors of 4.
+            dashboard_update_seconds: Histogram::new(exponential_buckets(1e-5, 4.0, 10)),
+            dashboard_update_bytes: Counter::default(),
         }
     }
 }
@@ -124,6 +132,16 @@ pub fn render(s: &SchedulerService) -> Result<String, std::fmt::Error> {
         "batch_seconds",
         "Time the state machine takes per incoming message batch (scheduling latency)",
         s.metrics().batch_seconds.clone(),
+    );
+    r.register(
+        "dashboard_update_seconds",
+        "Time spent building and encoding each live dashboard update",
+        s.metrics().dashboard_update_seconds.clone(),
+    );
+    r.register(
+        "dashboard_update_bytes",
+        "Bytes of live dashboard updates encoded",
+        s.metrics().dashboard_update_bytes.clone(),
     );
     let mut out = String::new();
     encode(&mut out, &r)?;

@@ -8,7 +8,7 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use futures::Stream;
 use serde::Serialize;
 use std::convert::Infallible;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tessera_core::wire::WorkerSummary;
 
 use crate::state::observe::{ComputationProgress, ErrorRecord, StreamSlice};
@@ -65,12 +65,24 @@ pub(super) async fn events(
     let stream =
         futures::stream::unfold((guard, tick, 0u64), |(guard, mut tick, since)| async move {
             tick.tick().await;
+            let started = Instant::now();
             let u = update(&guard.0, since);
             let next = u.stream.next_seq;
             let event = match serde_json::to_string(&u) {
-                Ok(json) => Event::default().event("update").data(json),
+                Ok(json) => {
+                    guard
+                        .0
+                        .metrics()
+                        .dashboard_update_bytes
+                        .inc_by(json.len() as u64);
+                    Event::default().event("update").data(json)
+                }
                 Err(e) => Event::default().event("error").data(e.to_string()),
             };
+            let metrics = guard.0.metrics();
+            metrics
+                .dashboard_update_seconds
+                .observe(started.elapsed().as_secs_f64());
             Some((Ok(event), (guard, tick, next)))
         });
     Sse::new(stream).keep_alive(KeepAlive::default())
