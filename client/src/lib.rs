@@ -33,7 +33,7 @@ pub use dashboard_api::ReportRecorder;
 pub use futures::{ArrayFuture, AsCompleted};
 pub use tessera_core::kernels::{register_call, register_kernel};
 pub use tessera_core::value::object;
-pub use tessera_core::{Chunk, DType, Error, Result, Scalar, TaskKey, Value};
+pub use tessera_core::{Chunk, DType, Error, Partition, Result, Scalar, TaskKey, Value};
 
 /// Call first thing in `main` of a program that starts a `LocalCluster` with
 /// [`LocalClusterBuilder::current_exe`]: when this process was started as a scheduler or

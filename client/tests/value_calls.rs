@@ -2,11 +2,36 @@
 //! functions registered by name, chained through futures, scattered objects, errors,
 //! retries, `wait_first`, and recomputation after the worker holding an input dies.
 
+use datafusion::arrow::array::{Array, Int64Array, RecordBatch};
+use datafusion::arrow::datatypes::{DataType, Field, Schema};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tessera::{Error, LocalCluster, TaskKey, Value};
 use tessera_core::value::object;
 
 fn register() {
+    // A table partition with a column `twice` = 2 * `x` appended.
+    tessera::register_call("with_twice", |inputs: &[Value], _: &[u8]| {
+        let [Value::Table(p)] = inputs else {
+            return Err(Error::other("with_twice reads one partition"));
+        };
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("x", DataType::Int64, false),
+            Field::new("twice", DataType::Int64, false),
+        ]));
+        let batches = p
+            .batches()
+            .iter()
+            .map(|b| {
+                let x = b.column(0).clone();
+                let xs = x.as_any().downcast_ref::<Int64Array>().expect("int64 x");
+                let twice: Int64Array = xs.iter().map(|v| v.map(|v| v * 2)).collect();
+                RecordBatch::try_new(schema.clone(), vec![x, Arc::new(twice)])
+                    .map_err(|e| Error::other(e.to_string()))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        tessera::Partition::new(schema.clone(), batches).map(Value::Table)
+    });
     // Concatenate the argument bytes and every input object's bytes.
     tessera::register_call("concat", |inputs: &[Value], args: &[u8]| {
         let mut out = args.to_vec();
@@ -162,6 +187,41 @@ fn lost_inputs_are_recomputed_from_lineage() -> Result<(), libtest_mimic::Failed
     Ok(())
 }
 
+fn map_partitions_runs_a_call_on_every_partition() -> Result<(), libtest_mimic::Failed> {
+    let cluster = cluster(2);
+    let client = cluster.client()?;
+    let ctx = tessera::table::Context::new(&client)?;
+    let input_schema = Arc::new(Schema::new(vec![Field::new("x", DataType::Int64, false)]));
+    let batch = RecordBatch::try_new(
+        input_schema,
+        vec![Arc::new(Int64Array::from_iter_values(0..1000))],
+    )?;
+    let df = ctx.from_batches(vec![batch], 4)?;
+    let out_schema = Arc::new(Schema::new(vec![
+        Field::new("x", DataType::Int64, false),
+        Field::new("twice", DataType::Int64, false),
+    ]));
+    let out = df.map_partitions_call("with_twice", vec![], out_schema)?;
+    let sums = out
+        .aggregate(
+            vec![],
+            vec![
+                datafusion::functions_aggregate::expr_fn::sum(tessera::table::col("twice")),
+                datafusion::functions_aggregate::expr_fn::count(tessera::table::col("x")),
+            ],
+        )?
+        .collect()?;
+    let b = &sums[0];
+    let twice = b.column(0).as_any().downcast_ref::<Int64Array>().unwrap();
+    let count = b.column(1).as_any().downcast_ref::<Int64Array>().unwrap();
+    assert_eq!((twice.value(0), count.value(0)), (999 * 1000, 1000));
+    let err = df
+        .map_partitions_call("no-such-call", vec![], df.schema())
+        .expect_err("an unknown call fails the tasks");
+    assert!(err.to_string().contains("no-such-call"), "{err}");
+    Ok(())
+}
+
 fn main() {
     register();
     tessera::entry_hook();
@@ -178,6 +238,10 @@ fn main() {
         libtest_mimic::Trial::test(
             "wait_first_returns_the_quickest",
             wait_first_returns_the_quickest,
+        ),
+        libtest_mimic::Trial::test(
+            "map_partitions_runs_a_call_on_every_partition",
+            map_partitions_runs_a_call_on_every_partition,
         ),
         libtest_mimic::Trial::test(
             "lost_inputs_are_recomputed_from_lineage",

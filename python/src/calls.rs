@@ -3,20 +3,56 @@
 
 use crate::cluster::{PyClient, interruptible};
 use crate::errors::{ClusterError, IntoPyResult};
+use arrow::datatypes::Schema;
+use arrow::pyarrow::{IntoPyArrow, PyArrowType, Table};
+use arrow::record_batch::RecordBatch;
+use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList};
+use std::sync::Arc;
 use std::sync::Mutex;
 use std::time::Duration;
 use tessera::{Result, TaskKey, ValueFuture};
-use tessera_core::Value;
 use tessera_core::value::object;
+use tessera_core::{Partition, Value};
 
 /// Name under which the call function is registered.
 pub const PYTHON_CALL: &str = "python-call";
+/// Name of the call function behind `DataFrame.map_partitions`.
+pub const PYTHON_PARTITION: &str = "python-partition";
 
-/// Register `python-call` in this process (a worker started by `python -m tessera`).
+/// Register `python-call` and `python-partition` in this process (a worker started by
+/// `python -m tessera`).
 pub fn register() {
     tessera::register_call(PYTHON_CALL, run);
+    tessera::register_call(PYTHON_PARTITION, run_partition);
+}
+
+/// `tessera._worker.run_partition(payload, table)` on the one input partition as a
+/// `pyarrow.Table` (exported, not copied); its `(schema, batches)` answer is the result.
+fn run_partition(inputs: &[Value], args: &[u8]) -> Result<Value> {
+    let [Value::Table(part)] = inputs else {
+        return Err(tessera::Error::other(format!(
+            "map_partitions reads one table partition, got {} inputs",
+            inputs.len()
+        )));
+    };
+    let (schema, batches) = (part.schema().clone(), part.batches());
+    Python::attach(|py| {
+        let call = || -> PyResult<Value> {
+            let table = Table::try_new(batches, schema)
+                .map_err(|e| PyValueError::new_err(e.to_string()))?
+                .into_pyarrow(py)?;
+            let run = py.import("tessera._worker")?.getattr("run_partition")?;
+            let (schema, batches): (PyArrowType<Schema>, Vec<PyArrowType<RecordBatch>>) =
+                run.call1((PyBytes::new(py, args), table))?.extract()?;
+            let batches = batches.into_iter().map(|b| b.0).collect();
+            Partition::new(Arc::new(schema.0), batches)
+                .map(Value::Table)
+                .map_err(|e| PyValueError::new_err(e.to_string()))
+        };
+        call().map_err(|e| crate::kernel::describe(py, e))
+    })
 }
 
 fn run(inputs: &[Value], args: &[u8]) -> Result<Value> {

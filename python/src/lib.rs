@@ -64,6 +64,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("ClusterError", py.get_type::<errors::ClusterError>())?;
     m.add("PYTHON_KERNEL", kernel::PYTHON_KERNEL)?;
     m.add("PYTHON_CALL", calls::PYTHON_CALL)?;
+    m.add("PYTHON_PARTITION", calls::PYTHON_PARTITION)?;
     m.add_function(wrap_pyfunction!(run_cli, m)?)?;
     m.add_function(wrap_pyfunction!(parse_bytes, m)?)?;
     m.add_function(wrap_pyfunction!(array::full, m)?)?;

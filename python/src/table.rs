@@ -400,6 +400,21 @@ impl PyDataFrame {
         PyArray::checked(array)
     }
 
+    /// Run the call function `name` with argument bytes `payload` on every partition, on
+    /// the workers; the results (of `schema`) as a new DataFrame kept on the cluster.
+    fn map_partitions(
+        &self,
+        py: Python<'_>,
+        name: String,
+        payload: Vec<u8>,
+        schema: PyArrowType<Schema>,
+    ) -> PyResult<PyDataFrame> {
+        let df = self.inner.clone();
+        let schema = Arc::new(schema.0);
+        interruptible(py, move || df.map_partitions_call(&name, payload, schema))
+            .and_then(PyDataFrame::wrap)
+    }
+
     fn __repr__(&self) -> String {
         format!("DataFrame(columns={:?})", self.inner.columns())
     }

@@ -85,12 +85,45 @@ def run_call(payload: bytes, inputs: list) -> bytes:
         result = func(*_substitute(args, values), **_substitute(kwargs, values))
         return cloudpickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)
     except BaseException as e:  # noqa: BLE001 - every failure goes back to the client
-        text = "".join(traceback.format_exception(type(e), e, e.__traceback__))
-        message = f"{type(e).__name__}: {e}\nRemote traceback:\n{text}"
-        try:
-            blob = cloudpickle.dumps(e.with_traceback(None))
-            if len(blob) <= _MAX_PICKLED_EXCEPTION:
-                message += PICKLED_EXCEPTION + base64.b64encode(blob).decode("ascii")
-        except Exception:  # noqa: BLE001 - an exception that does not pickle
-            pass
-        raise KernelFailure(message) from None
+        raise _failure(e) from None
+
+
+def _failure(e):
+    """A KernelFailure carrying `e`'s type, text and traceback, and `e` pickled."""
+    text = "".join(traceback.format_exception(type(e), e, e.__traceback__))
+    message = f"{type(e).__name__}: {e}\nRemote traceback:\n{text}"
+    try:
+        blob = cloudpickle.dumps(e.with_traceback(None))
+        if len(blob) <= _MAX_PICKLED_EXCEPTION:
+            message += PICKLED_EXCEPTION + base64.b64encode(blob).decode("ascii")
+    except Exception:  # noqa: BLE001 - an exception that does not pickle
+        pass
+    return KernelFailure(message)
+
+
+def run_partition(payload: bytes, table):
+    """`DataFrame.map_partitions` on one partition: the pickled `(function, args, kwargs,
+    schema)` runs on the partition as a pandas DataFrame; its result (pandas or pyarrow)
+    must have the schema's columns and is cast to it. Returns `(schema, batches)`."""
+    try:
+        import pandas as pd
+        import pyarrow as pa
+
+        func, args, kwargs, schema = cloudpickle.loads(payload)
+        out = func(table.to_pandas(), *args, **kwargs)
+        if isinstance(out, pd.Series):
+            out = out.to_frame()
+        if isinstance(out, pd.DataFrame):
+            out = pa.Table.from_pandas(out, preserve_index=False)
+        if not isinstance(out, pa.Table):
+            raise TypeError(
+                "the map_partitions function must return a pandas DataFrame or Series or a "
+                f"pyarrow Table, not {type(out).__name__}")
+        if out.schema.names != schema.names:
+            raise ValueError(
+                f"the map_partitions function returned columns {out.schema.names}; "
+                f"its meta says {schema.names}")
+        out = out.cast(schema)
+        return schema, out.to_batches()
+    except BaseException as e:  # noqa: BLE001 - every failure goes back to the client
+        raise _failure(e) from None

@@ -4,6 +4,7 @@
 mod bridge;
 mod context;
 mod dataframe;
+mod partitions;
 pub mod planner;
 mod stored;
 

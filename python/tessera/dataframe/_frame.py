@@ -230,6 +230,42 @@ class DataFrame:
         """Run the query; the result as a pandas DataFrame (with a RangeIndex)."""
         return self.to_arrow(progress).to_pandas()
 
+    def map_partitions(self, func, *args, meta=None, **kwargs):
+        """Apply the Python function `func(partition, *args, **kwargs)` to every partition
+        as a pandas DataFrame, in the worker processes holding them (shipped with
+        cloudpickle). It returns a pandas DataFrame or Series or a pyarrow Table with the
+        columns of `meta` (a pandas DataFrame, a pyarrow schema, or `{column: dtype}`),
+        inferred by calling `func` on an empty partition when `meta` is not given. The
+        result is computed now and kept on the cluster, as a new DataFrame."""
+        import cloudpickle
+
+        if not callable(func):
+            raise TypeError(f"map_partitions needs a callable, not {type(func).__name__}")
+        schema = _meta_schema(meta) if meta is not None else self._infer_schema(func, args, kwargs)
+        payload = cloudpickle.dumps((func, args, kwargs, schema))
+        try:
+            core = self._core.map_partitions(_core.PYTHON_PARTITION, payload, schema)
+        except _core.TaskError as e:
+            from tessera.futures import remote_exception
+
+            raise remote_exception(e) from None
+        return DataFrame(core)
+
+    def _infer_schema(self, func, args, kwargs):
+        """The schema of `func`'s result on an empty partition (Dask's meta inference)."""
+        import pandas as pd
+
+        try:
+            out = func(self._meta, *args, **kwargs)
+        except Exception as e:
+            raise ValueError(
+                f"map_partitions could not infer the result's columns by calling "
+                f"{getattr(func, '__name__', func)!r} on an empty partition ({e!r}); "
+                "pass meta=") from e
+        if isinstance(out, pd.Series):
+            out = out.to_frame()
+        return _meta_schema(out)
+
     def to_parquet(self, path, **kwargs):
         """Write one Parquet file per partition into directory `path`, each written by the
         worker holding the partition; returns the paths written."""
@@ -309,3 +345,31 @@ class DataFrame:
             + self._structure().to_html()
             + f"<div>{html.escape(str(len(self._names)))} columns</div>"
         )
+
+
+def _meta_schema(meta):
+    """The pyarrow schema `meta` describes: a pandas DataFrame, a pyarrow schema or table,
+    or a dict of column -> dtype (or a list of such pairs)."""
+    import pandas as pd
+
+    if isinstance(meta, pa.Schema):
+        schema = meta
+    elif isinstance(meta, pa.Table):
+        schema = meta.schema
+    elif isinstance(meta, pd.DataFrame):
+        schema = pa.Table.from_pandas(meta, preserve_index=False).schema
+    elif isinstance(meta, (dict, list, tuple)):
+        pairs = list(meta.items()) if isinstance(meta, dict) else list(meta)
+        frame = pd.DataFrame({name: pd.Series([], dtype=dtype) for name, dtype in pairs})
+        schema = pa.Table.from_pandas(frame, preserve_index=False).schema
+    else:
+        raise TypeError(
+            "meta must be a pandas DataFrame, a pyarrow schema or a {column: dtype} dict, "
+            f"not {type(meta).__name__}")
+    schema = schema.remove_metadata()
+    untyped = [f.name for f in schema if pa.types.is_null(f.type)]
+    if untyped:
+        raise ValueError(
+            f"map_partitions cannot tell the type of columns {untyped} from an empty "
+            "result; pass meta= with their dtypes")
+    return schema
