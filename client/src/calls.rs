@@ -137,6 +137,57 @@ impl Client {
         })
     }
 
+    /// Submit many calls of the function `name` as one graph (one round trip to the
+    /// scheduler): each `(key, args, inputs)` as in [`Client::submit_call`]. Repeated
+    /// keys run once and their futures share the value.
+    pub fn submit_calls(
+        &self,
+        name: &str,
+        calls: Vec<(TaskKey, Vec<u8>, Vec<ValueFuture>)>,
+        retries: u32,
+    ) -> Result<Vec<ValueFuture>> {
+        if name.is_empty() {
+            return Err(Error::other("submit_calls: the call function needs a name"));
+        }
+        let mut seen = std::collections::HashSet::new();
+        let mut tasks = Vec::with_capacity(calls.len());
+        let mut keyed = Vec::with_capacity(calls.len());
+        for (key, args, inputs) in calls {
+            let op = Op::Call {
+                name: name.to_string(),
+                args,
+            };
+            let task = Task::new(
+                key.clone(),
+                &op,
+                inputs.iter().map(|f| f.key.clone()).collect(),
+                0,
+            );
+            if seen.insert(key.clone()) {
+                tasks.push(task.clone());
+            }
+            keyed.push((key, task));
+        }
+        let outputs: Vec<TaskKey> = tasks.iter().map(|t| t.key.clone()).collect();
+        let group =
+            self.block_on(self.send_submission(TaskGraph { tasks }, outputs, vec![], vec![], &[]))?;
+        // One hold per key, shared by the futures of that key.
+        let holds = self.split_hold(group);
+        let futures = keyed
+            .into_iter()
+            .map(|(key, task)| ValueFuture {
+                client: self.clone(),
+                state: Arc::new(Mutex::new(Attempts {
+                    task: Some(task),
+                    retries_left: retries,
+                    hold: holds[&key].clone(),
+                })),
+                key,
+            })
+            .collect();
+        Ok(futures)
+    }
+
     /// Submit `tasks`, holding `output`.
     pub(crate) async fn submit_tasks(
         &self,

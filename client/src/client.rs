@@ -265,6 +265,36 @@ impl Client {
     }
 
     /// Count one more reference to each key and return a hold that releases them.
+    /// One hold per key in place of `group`, which is dropped: each key stays counted
+    /// once by the scheduler, as the group's were, and is released when its own hold goes.
+    pub(crate) fn split_hold(
+        &self,
+        group: Arc<KeyHold>,
+    ) -> std::collections::HashMap<TaskKey, Arc<KeyHold>> {
+        let mut map = lock(&self.inner.keys);
+        let parts = group
+            .keys
+            .iter()
+            .map(|key| {
+                if let Some(entry) = map.get_mut(key) {
+                    entry.refs += 1;
+                }
+                let hold = Arc::new(KeyHold {
+                    keys: vec![key.clone()],
+                    client: Arc::downgrade(&self.inner),
+                    uncounted: std::sync::atomic::AtomicBool::new(
+                        group.uncounted.load(Ordering::Relaxed),
+                    ),
+                });
+                (key.clone(), hold)
+            })
+            .collect();
+        drop(map);
+        group.uncounted.store(true, Ordering::Relaxed);
+        drop(group);
+        parts
+    }
+
     pub(crate) fn hold(&self, keys: Vec<TaskKey>) -> Arc<KeyHold> {
         let mut map = lock(&self.inner.keys);
         for key in &keys {

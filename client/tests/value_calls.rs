@@ -93,6 +93,21 @@ fn calls_chain_through_futures_and_scattered_objects() -> Result<(), libtest_mim
     assert_eq!(b.object()?, b"ba<data><data>");
     assert_eq!(a.object()?, b"a<data>");
     assert!(a.done() && b.done());
+    // Many calls in one submission; repeated keys share one task.
+    let calls = (0..50)
+        .map(|i| {
+            let k = key(&format!("many{}", i % 40));
+            (k, format!("{}:", i % 40).into_bytes(), vec![a.clone()])
+        })
+        .collect();
+    let mut many = client.submit_calls("concat", calls, 0)?;
+    assert_eq!(many.len(), 50);
+    assert_eq!(many[45].object()?, b"5:a<data>");
+    assert_eq!(many[45].key(), many[5].key());
+    // Dropping the others (one shares its key) leaves the last one's value held.
+    let last = many.pop().expect("50 futures");
+    drop(many);
+    assert_eq!(last.object()?, b"9:a<data>");
     // The same key again reuses the result.
     let again = client.submit_call(key("a"), "concat", b"ignored".to_vec(), &[], 0)?;
     assert_eq!(again.object()?, b"a<data>");

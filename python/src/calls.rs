@@ -167,6 +167,30 @@ pub fn submit_call(
     Ok(PyValueFuture::new(f))
 }
 
+/// Submit many pickled calls `(key, payload, inputs)` as one graph.
+#[pyfunction]
+pub fn submit_calls(
+    py: Python<'_>,
+    client: &PyClient,
+    calls: Vec<(String, Vec<u8>, Vec<PyRef<'_, PyValueFuture>>)>,
+    retries: u32,
+) -> PyResult<Vec<PyValueFuture>> {
+    let client = client.client()?;
+    let calls = calls
+        .into_iter()
+        .map(|(key, payload, inputs)| {
+            let inputs = inputs
+                .iter()
+                .map(|f| f.future())
+                .collect::<PyResult<Vec<_>>>()?;
+            Ok((TaskKey::new(key), payload, inputs))
+        })
+        .collect::<PyResult<Vec<_>>>()?;
+    let futures =
+        interruptible(py, move || client.submit_calls(PYTHON_CALL, calls, retries))?.py()?;
+    Ok(futures.into_iter().map(PyValueFuture::new).collect())
+}
+
 /// Put the pickled object `data` on a worker under `key`.
 #[pyfunction]
 pub fn scatter_object(

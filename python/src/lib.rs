@@ -51,6 +51,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<report::PyReportRecorder>()?;
     m.add_class::<calls::PyValueFuture>()?;
     m.add_function(wrap_pyfunction!(calls::submit_call, m)?)?;
+    m.add_function(wrap_pyfunction!(calls::submit_calls, m)?)?;
     m.add_function(wrap_pyfunction!(calls::scatter_object, m)?)?;
     m.add_function(wrap_pyfunction!(calls::wait_first, m)?)?;
     m.add_class::<table::PyContext>()?;

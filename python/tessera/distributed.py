@@ -208,16 +208,16 @@ class Client:
         return _futures.submit(self, func, args, kwargs, key=key, pure=pure, retries=retries)
 
     def map(self, func, *iterables, key=None, pure=True, retries=0, **kwargs):
-        """`submit(func, *items)` for each tuple of items from `iterables`; a list of
-        futures. `key`, if given, is a list of keys, one per call."""
+        """`submit(func, *items)` for each tuple of items from `iterables`, sent to the
+        scheduler as one graph; a list of futures. `key`, if given, is a list of keys,
+        one per call."""
         if not iterables:
             raise TypeError("map needs at least one iterable")
         calls = list(zip(*iterables))
         keys = [None] * len(calls) if key is None else list(key)
         if len(keys) != len(calls):
             raise ValueError(f"map got {len(keys)} keys for {len(calls)} calls")
-        return [_futures.submit(self, func, c, kwargs, key=k, pure=pure, retries=retries)
-                for c, k in zip(calls, keys)]
+        return _futures.submit_many(self, func, calls, keys, kwargs, pure=pure, retries=retries)
 
     def gather(self, futures, errors="raise"):
         """The values of `futures` (a future, or lists/tuples/dicts of them, in shape)."""

@@ -126,13 +126,17 @@ def _extract(obj, found):
     return obj
 
 
-def submit(client, func, args, kwargs, key=None, pure=True, retries=0):
-    """`client.submit`: one task running `func(*args, **kwargs)` on a worker."""
-    if not callable(func):
-        raise TypeError(f"submit needs a callable, not {type(func).__name__}")
+def _retries(retries):
     retries = int(retries or 0)
     if retries < 0:
         raise ValueError(f"retries must be at least 0, not {retries}")
+    return retries
+
+
+def _prepare(func, args, kwargs, key, pure):
+    """One call as the extension takes it: `(key, payload, input futures)`."""
+    if not callable(func):
+        raise TypeError(f"submit needs a callable, not {type(func).__name__}")
     found = {}
     call = (func, _extract(tuple(args), found), _extract(dict(kwargs), found))
     try:
@@ -149,9 +153,23 @@ def submit(client, func, args, kwargs, key=None, pure=True, retries=0):
         else:
             token = uuid.uuid4().hex
         key = f"{_group(func)}-{token}"
-    core = _core.submit_call(client._core, str(key), payload, [f._core for f in inputs],
-                             retries)
-    return Future(core, client)
+    return str(key), payload, [f._core for f in inputs]
+
+
+def submit(client, func, args, kwargs, key=None, pure=True, retries=0):
+    """`client.submit`: one task running `func(*args, **kwargs)` on a worker."""
+    retries = _retries(retries)
+    key, payload, inputs = _prepare(func, args, kwargs, key, pure)
+    return Future(_core.submit_call(client._core, key, payload, inputs, retries), client)
+
+
+def submit_many(client, func, calls, keys, kwargs, pure=True, retries=0):
+    """`client.map`: `func(*args, **kwargs)` for each args tuple of `calls`, submitted
+    to the scheduler as one graph."""
+    retries = _retries(retries)
+    prepared = [_prepare(func, args, kwargs, k, pure) for args, k in zip(calls, keys)]
+    cores = _core.submit_calls(client._core, prepared, retries)
+    return [Future(c, client) for c in cores]
 
 
 def scatter(client, data):

@@ -16,7 +16,7 @@ use tessera_core::wire::{
 };
 use tessera_core::{Error, Result};
 use tokio::sync::mpsc;
-use tokio_stream::wrappers::{TcpListenerStream, UnboundedReceiverStream};
+use tokio_stream::wrappers::UnboundedReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
 /// How the scheduler service runs.
@@ -215,7 +215,11 @@ impl SchedulerService {
         tonic::transport::Server::builder()
             .tcp_nodelay(true)
             .add_service(server)
-            .serve_with_incoming(TcpListenerStream::new(listener))
+            // `tcp_nodelay` on the builder only covers listeners tonic binds itself; without
+            // it here, every small response waits out a 40 ms delayed ACK.
+            .serve_with_incoming(
+                tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
+            )
             .await
             .map_err(|e| Error::Cluster(format!("scheduler server failed: {e}")))
     }

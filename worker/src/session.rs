@@ -17,7 +17,7 @@ use tessera_core::wire::{
 };
 use tessera_core::{Error, Result};
 use tokio::sync::mpsc;
-use tokio_stream::wrappers::{ReceiverStream, TcpListenerStream};
+use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::Endpoint;
 
 /// How a worker is started.
@@ -94,7 +94,11 @@ pub async fn run_worker(config: WorkerConfig) -> Result<()> {
     let server = tokio::spawn(
         crate::flight::data_server()
             .add_service(data)
-            .serve_with_incoming(TcpListenerStream::new(listener)),
+            // `tcp_nodelay` on the builder only covers listeners tonic binds itself; without
+            // it here, every small response waits out a 40 ms delayed ACK.
+            .serve_with_incoming(
+                tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
+            ),
     );
 
     let metrics_address = match config.metrics {
