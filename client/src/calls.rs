@@ -112,29 +112,8 @@ impl Client {
         inputs: &[ValueFuture],
         retries: u32,
     ) -> Result<ValueFuture> {
-        if name.is_empty() {
-            return Err(Error::other("submit_call: the call function needs a name"));
-        }
-        let op = Op::Call {
-            name: name.to_string(),
-            args,
-        };
-        let task = Task::new(
-            key.clone(),
-            &op,
-            inputs.iter().map(|f| f.key.clone()).collect(),
-            0,
-        );
-        let hold = self.block_on(self.submit_tasks(vec![task.clone()], key.clone()))?;
-        Ok(ValueFuture {
-            client: self.clone(),
-            key,
-            state: Arc::new(Mutex::new(Attempts {
-                task: Some(task),
-                retries_left: retries,
-                hold,
-            })),
-        })
+        let mut one = self.submit_calls(name, vec![(key, args, inputs.to_vec())], retries)?;
+        Ok(one.pop().expect("one call gives one future"))
     }
 
     /// Submit many calls of the function `name` as one graph (one round trip to the
@@ -147,7 +126,12 @@ impl Client {
         retries: u32,
     ) -> Result<Vec<ValueFuture>> {
         if name.is_empty() {
-            return Err(Error::other("submit_calls: the call function needs a name"));
+            return Err(Error::other("submit_call: the call function needs a name"));
+        }
+        if let Some((key, _, _)) = calls.iter().find(|(k, _, _)| k.as_str().is_empty()) {
+            return Err(Error::other(format!(
+                "submit_call: every call needs a key, got {key:?}"
+            )));
         }
         let mut seen = std::collections::HashSet::new();
         let mut tasks = Vec::with_capacity(calls.len());
@@ -200,6 +184,9 @@ impl Client {
 
     /// Put `value` on a worker under `key`; the future holds it there.
     pub fn scatter_value(&self, key: TaskKey, value: Value) -> Result<ValueFuture> {
+        if key.as_str().is_empty() {
+            return Err(Error::other("scatter_value: the value needs a key"));
+        }
         let hold = self.block_on(async {
             let scattered = self.scatter_values(vec![(key.clone(), value)]).await?;
             let hold = self.hold(vec![key.clone()]);
