@@ -254,6 +254,8 @@ def wait(futures, timeout=None, return_when="ALL_COMPLETED"):
     futures = [futures] if isinstance(futures, Future) else list(futures)
     deadline = None if timeout is None else time.monotonic() + timeout
     pending = [f for f in futures if not f.done()]
+    if return_when == "FIRST_COMPLETED" and len(pending) < len(futures):
+        pending = []  # one is done already
     while pending:
         left = None if deadline is None else max(0.0, deadline - time.monotonic())
         index = _core.wait_first(pending[0].client._core, [f._core for f in pending], left)

@@ -118,9 +118,14 @@ def test_retries_rerun_a_failing_task(client, tmp_path):
 
 def test_wait_timeouts_and_progress(client):
     quick = client.submit(slow, 1, 0.0, pure=False)
+    assert quick.result() == 1
+    # One future done already: FIRST_COMPLETED returns at once.
     long = client.submit(slow, 2, 1.5, pure=False)
-    done, not_done = ts.wait([quick, long], return_when="FIRST_COMPLETED")
+    done, not_done = ts.wait([long, quick], return_when="FIRST_COMPLETED")
     assert quick in done and long in not_done
+    other = client.submit(slow, 3, 0.0, pure=False)
+    done, not_done = ts.wait([long, other], return_when="FIRST_COMPLETED")
+    assert other in done and long in not_done
     with pytest.raises(TimeoutError):
         long.result(timeout=0.05)
     with pytest.raises(TimeoutError):
