@@ -5,6 +5,7 @@ use crate::cluster::LocalCluster;
 use clap::{Parser, Subcommand};
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
+use tessera_core::security::SecurityFiles;
 use tessera_core::{Error, Result};
 
 /// Tessera: chunked arrays on a multi-process cluster.
@@ -37,6 +38,9 @@ pub enum Command {
         /// `off` serves none).
         #[arg(long, default_value = "127.0.0.1:8787", value_parser = parse_optional_addr)]
         dashboard_address: OptionalAddr,
+        /// Token and TLS every call must satisfy.
+        #[command(flatten)]
+        security: SecurityArgs,
     },
     /// Run a worker that joins the scheduler at ADDRESS (host:port).
     Worker {
@@ -78,6 +82,9 @@ pub enum Command {
         #[arg(long, default_value_t = tessera_worker::memory::DEFAULT_MEMORY_PAUSE,
               value_parser = parse_fraction)]
         memory_pause: f64,
+        /// Token and TLS for this worker's data service and its calls to the cluster.
+        #[command(flatten)]
+        security: SecurityArgs,
     },
     /// Start a scheduler and workers on this machine and wait for Ctrl-C.
     Local {
@@ -90,9 +97,55 @@ pub enum Command {
         /// Memory limit per worker (default: machine memory divided among workers).
         #[arg(long, value_parser = parse_bytes)]
         memory_limit: Option<u64>,
+        /// Protect the cluster with a fresh CA, certificate and token (mutual TLS on every
+        /// endpoint); their files are printed for clients and removed on exit.
+        #[arg(long)]
+        secure: bool,
+    },
+    /// Write a self-signed CA, a certificate every member presents (as server and
+    /// client) and a random token into DIR, for `--tls-*` and `--token-file`.
+    Certs {
+        /// Directory to write `ca.pem`, `cert.pem`, `key.pem` and `token` into.
+        #[arg(long, default_value = "tessera-credentials")]
+        out: std::path::PathBuf,
+        /// Extra host names or IP addresses for the certificate (comma-separated); it
+        /// always names `tessera`, `localhost`, 127.0.0.1 and ::1.
+        #[arg(long, value_delimiter = ',')]
+        hosts: Vec<String>,
     },
     /// Start a local cluster, run the array example and print results and timings.
     Demo(crate::demo::DemoArgs),
+}
+
+/// Credentials flags shared by the scheduler and worker commands (Dask's names).
+#[derive(clap::Args, Debug, Clone, Default, PartialEq, Eq)]
+pub struct SecurityArgs {
+    /// File holding a shared token: every call must carry it, and calls without it are
+    /// refused before any work is done.
+    #[arg(long)]
+    pub token_file: Option<std::path::PathBuf>,
+    /// The cluster CA certificate (PEM). With --tls-cert and --tls-key, every endpoint
+    /// speaks TLS and requires callers to present a certificate signed by this CA.
+    #[arg(long, requires_all = ["tls_cert", "tls_key"])]
+    pub tls_ca_file: Option<std::path::PathBuf>,
+    /// This member's certificate (PEM), naming `tessera` (what `tessera certs` writes).
+    #[arg(long, requires_all = ["tls_ca_file", "tls_key"])]
+    pub tls_cert: Option<std::path::PathBuf>,
+    /// This member's private key (PEM).
+    #[arg(long, requires_all = ["tls_ca_file", "tls_cert"])]
+    pub tls_key: Option<std::path::PathBuf>,
+}
+
+impl SecurityArgs {
+    /// The files these flags name.
+    pub fn files(&self) -> SecurityFiles {
+        SecurityFiles {
+            token_file: self.token_file.clone(),
+            tls_ca_file: self.tls_ca_file.clone(),
+            tls_cert: self.tls_cert.clone(),
+            tls_key: self.tls_key.clone(),
+        }
+    }
 }
 
 /// A socket address, or none (`off`).
@@ -192,7 +245,9 @@ pub fn run(cli: Cli) -> Result<()> {
             port,
             worker_timeout,
             dashboard_address,
+            security,
         } => runtime(2)?.block_on(async move {
+            let security = security.files().load()?;
             let listener = tokio::net::TcpListener::bind(SocketAddr::new(host, port))
                 .await
                 .map_err(|e| Error::Cluster(format!("cannot bind {host}:{port}: {e}")))?;
@@ -205,6 +260,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 heartbeat_interval: (worker_timeout / 10)
                     .clamp(Duration::from_millis(50), Duration::from_secs(1)),
                 dashboard: dashboard_address.0,
+                security,
                 ..Default::default()
             };
             let service = tessera_scheduler::service::SchedulerService::new(config);
@@ -226,6 +282,7 @@ pub fn run(cli: Cli) -> Result<()> {
             spill_dir,
             memory_target,
             memory_pause,
+            security,
         } => {
             let threads = threads.unwrap_or_else(|| {
                 std::thread::available_parallelism()
@@ -244,6 +301,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 spill_dir,
                 memory_target,
                 memory_pause,
+                security: security.files().load()?,
             };
             runtime(2)?.block_on(tessera_worker::run_worker(config))
         }
@@ -251,10 +309,12 @@ pub fn run(cli: Cli) -> Result<()> {
             workers,
             threads_per_worker,
             memory_limit,
+            secure,
         } => {
             let mut builder = LocalCluster::builder()
                 .workers(workers)
-                .threads_per_worker(threads_per_worker);
+                .threads_per_worker(threads_per_worker)
+                .secure(secure);
             if let Some(m) = memory_limit {
                 builder = builder.memory_limit(m);
             }
@@ -264,10 +324,26 @@ pub fn run(cli: Cli) -> Result<()> {
                 cluster.scheduler_address(),
                 workers
             );
+            if secure {
+                println!(
+                    "clients connect with: {}",
+                    cluster.security_files().to_args().join(" ")
+                );
+            }
             runtime(1)?.block_on(async {
                 let _ = tokio::signal::ctrl_c().await;
             });
             drop(cluster);
+            Ok(())
+        }
+        Command::Certs { out, hosts } => {
+            let files = crate::certs::write_dir(&out, &hosts)?;
+            announce(&format!(
+                "wrote {}/{{ca.pem,cert.pem,key.pem,token}}; start every scheduler, worker and \
+                 client with: {}",
+                out.display(),
+                files.to_args().join(" ")
+            ));
             Ok(())
         }
         Command::Demo(args) => crate::demo::run(args),

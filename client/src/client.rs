@@ -12,14 +12,15 @@ use std::time::Duration;
 use tessera_core::chunk::ChunkElement;
 use tessera_core::error::TaskError;
 use tessera_core::rpc::{MAX_GRPC_MESSAGE, SchedulerClient};
+use tessera_core::security::Security;
 use tessera_core::wire::{
     ClientEvent, ClientMessage, ClusterInfo, Empty, ScatteredKey, Submission, WhoHasRequest,
 };
 use tessera_core::{Chunk, Error, Result, TaskKey, Value};
 use tessera_worker::peers::PeerPool;
+use tessera_worker::transport::{AuthedChannel, authed, scheduler_endpoint};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_stream::wrappers::UnboundedReceiverStream;
-use tonic::transport::{Channel, Endpoint};
 
 /// Where a wanted key stands, as last reported by the scheduler.
 #[derive(Clone, Debug, PartialEq)]
@@ -37,7 +38,7 @@ struct KeyEntry {
 
 pub(crate) struct ClientInner {
     runtime: Option<tokio::runtime::Runtime>,
-    scheduler: SchedulerClient<Channel>,
+    scheduler: SchedulerClient<AuthedChannel>,
     outbound: mpsc::UnboundedSender<ClientMessage>,
     keys: Mutex<HashMap<TaskKey, KeyEntry>>,
     submissions: Mutex<HashMap<u64, oneshot::Sender<Option<String>>>>,
@@ -156,8 +157,15 @@ impl Drop for ClientInner {
 }
 
 impl Client {
-    /// Connect to the scheduler at `address` (`host:port`).
+    /// Connect to the scheduler at `address` (`host:port`) of a cluster without a token
+    /// or TLS.
     pub fn connect(address: &str) -> Result<Client> {
+        Client::connect_with(address, Security::none())
+    }
+
+    /// Connect to the scheduler at `address` (`host:port`) with `security`'s token and
+    /// TLS, which also protect every fetch from and put to the workers.
+    pub fn connect_with(address: &str, security: Security) -> Result<Client> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("tessera-client")
@@ -169,16 +177,13 @@ impl Client {
             .trim_start_matches("http://")
             .to_string();
         let (mut scheduler, mut inbound, outbound) = runtime.block_on(async {
-            let channel = Endpoint::from_shared(format!("http://{address}"))
-                .map_err(|e| Error::Cluster(format!("bad scheduler address {address:?}: {e}")))?
-                .connect_timeout(Duration::from_secs(10))
-                .tcp_nodelay(true)
+            let channel = scheduler_endpoint(&address, &security)?
                 .connect()
                 .await
                 .map_err(|e| {
                     Error::Cluster(format!("cannot reach the scheduler at {address}: {e}"))
                 })?;
-            let mut scheduler = SchedulerClient::new(channel)
+            let mut scheduler = SchedulerClient::new(authed(channel, &security))
                 .max_decoding_message_size(MAX_GRPC_MESSAGE)
                 .max_encoding_message_size(MAX_GRPC_MESSAGE);
             let (outbound, rx) = mpsc::unbounded_channel();
@@ -208,7 +213,7 @@ impl Client {
             submissions: Mutex::new(HashMap::new()),
             next_submission: AtomicU64::new(1),
             progress: crate::progress::Progress::default(),
-            peers: PeerPool::default(),
+            peers: PeerPool::new(security.clone()),
             address: address.clone(),
             closed: std::sync::OnceLock::new(),
         });

@@ -6,6 +6,7 @@ use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+use tessera_core::security::{Security, SecurityFiles};
 use tessera_core::{Error, Result};
 
 /// Environment variable that makes a program built with [`crate::entry_hook`] act as a
@@ -28,6 +29,10 @@ pub struct LocalClusterBuilder {
     dashboard_address: String,
     /// Whether workers serve `/metrics` (on a free port).
     worker_metrics: bool,
+    /// Credentials files handed to every process (and used by [`LocalCluster::client`]).
+    security_files: SecurityFiles,
+    /// Generate a fresh CA, certificate and token for this cluster.
+    secure: bool,
 }
 
 impl Default for LocalClusterBuilder {
@@ -43,6 +48,8 @@ impl Default for LocalClusterBuilder {
             launcher_args: Vec::new(),
             dashboard_address: "127.0.0.1:0".to_string(),
             worker_metrics: true,
+            security_files: SecurityFiles::default(),
+            secure: false,
         }
     }
 }
@@ -103,13 +110,36 @@ impl LocalClusterBuilder {
         self
     }
 
+    /// Run every process with these credentials (`--token-file`, `--tls-*`); clients
+    /// from [`LocalCluster::client`] use them too.
+    pub fn security_files(mut self, files: SecurityFiles) -> Self {
+        self.security_files = files;
+        self
+    }
+
+    /// Protect the cluster with credentials made for it: a fresh CA and certificate
+    /// (mutual TLS on every endpoint) and a random token, in a directory readable only by
+    /// this user that is removed when the cluster stops.
+    pub fn secure(mut self, on: bool) -> Self {
+        self.secure = on;
+        self
+    }
+
     /// Start the cluster and wait until every worker has registered.
-    pub fn build(self) -> Result<LocalCluster> {
+    pub fn build(mut self) -> Result<LocalCluster> {
         if self.workers == 0 || self.threads_per_worker == 0 {
             return Err(Error::other(
                 "a LocalCluster needs at least one worker with one thread",
             ));
         }
+        let credentials_dir = if self.secure {
+            let dir = private_temp_dir()?;
+            self.security_files = crate::certs::write_dir(&dir, &[])?;
+            Some(dir)
+        } else {
+            None
+        };
+        let security = self.security_files.load()?;
         let (program, entry_env) = if self.use_current_exe {
             let exe =
                 std::env::current_exe().map_err(|e| Error::other(format!("current_exe: {e}")))?;
@@ -131,6 +161,9 @@ impl LocalClusterBuilder {
             memory_limit,
             startup_timeout: self.startup_timeout,
             worker_metrics: self.worker_metrics,
+            security_files: self.security_files,
+            security,
+            credentials_dir,
         };
         let timeout = format!("{}ms", self.worker_timeout.as_millis());
         let mut scheduler = cluster.spawn(&[
@@ -158,6 +191,23 @@ impl LocalClusterBuilder {
     }
 }
 
+/// A new directory under the OS temp directory that only this user can read.
+fn private_temp_dir() -> Result<PathBuf> {
+    use std::os::unix::fs::DirBuilderExt;
+    let mut stamp = [0u8; 8];
+    getrandom::fill(&mut stamp).map_err(|e| Error::other(format!("no random source: {e}")))?;
+    let dir = std::env::temp_dir().join(format!(
+        "tessera-credentials-{}-{}",
+        std::process::id(),
+        u64::from_le_bytes(stamp)
+    ));
+    std::fs::DirBuilder::new()
+        .mode(0o700)
+        .create(&dir)
+        .map_err(|e| Error::other(format!("cannot create {}: {e}", dir.display())))?;
+    Ok(dir)
+}
+
 /// A scheduler and workers running as child processes of this one.
 pub struct LocalCluster {
     program: PathBuf,
@@ -170,6 +220,10 @@ pub struct LocalCluster {
     memory_limit: u64,
     startup_timeout: Duration,
     worker_metrics: bool,
+    security_files: SecurityFiles,
+    security: Security,
+    /// Generated credentials, removed when the cluster stops.
+    credentials_dir: Option<PathBuf>,
 }
 
 impl LocalCluster {
@@ -188,9 +242,20 @@ impl LocalCluster {
         self.client()?.dashboard_link()
     }
 
-    /// A client connected to this cluster.
+    /// A client connected to this cluster (with its credentials, if it has any).
     pub fn client(&self) -> Result<Client> {
-        Client::connect(&self.address)
+        Client::connect_with(&self.address, self.security.clone())
+    }
+
+    /// The credentials the cluster's processes were started with.
+    pub fn security(&self) -> &Security {
+        &self.security
+    }
+
+    /// The credentials files the cluster's processes were started with (generated ones
+    /// for a [`LocalClusterBuilder::secure`] cluster), to hand to other clients.
+    pub fn security_files(&self) -> &SecurityFiles {
+        &self.security_files
     }
 
     /// Process ids of the worker processes, in start order.
@@ -246,6 +311,7 @@ impl LocalCluster {
         let mut cmd = Command::new(&self.program);
         cmd.args(&self.launcher_args)
             .args(args)
+            .args(self.security_files.to_args())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
@@ -294,6 +360,9 @@ impl LocalCluster {
         }
         self.workers.clear();
         self.scheduler = None;
+        if let Some(dir) = self.credentials_dir.take() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
     }
 }
 

@@ -13,6 +13,7 @@
 
 pub mod array;
 pub mod calls;
+pub mod certs;
 pub mod cli;
 pub mod client;
 pub mod cluster;
@@ -32,8 +33,10 @@ pub use cluster::{LocalCluster, LocalClusterBuilder};
 pub use dashboard_api::ReportRecorder;
 pub use futures::{ArrayFuture, AsCompleted};
 pub use tessera_core::kernels::{register_call, register_kernel};
+pub use tessera_core::security::{Security, SecurityFiles};
 pub use tessera_core::value::object;
 pub use tessera_core::{Chunk, DType, Error, Partition, Result, Scalar, TaskKey, Value};
+pub use tessera_worker::session::shipped_code_allowed_here;
 
 /// Call first thing in `main` of a program that starts a `LocalCluster` with
 /// [`LocalClusterBuilder::current_exe`]: when this process was started as a scheduler or

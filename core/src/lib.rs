@@ -11,6 +11,7 @@ pub mod key;
 pub mod ops;
 pub mod rpc;
 pub mod scalar;
+pub mod security;
 pub mod shuffle;
 #[cfg(feature = "tables")]
 pub mod table;

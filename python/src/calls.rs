@@ -31,6 +31,7 @@ pub fn register() {
 /// `tessera._worker.run_partition(payload, table)` on the one input partition as a
 /// `pyarrow.Table` (exported, not copied); its `(schema, batches)` answer is the result.
 fn run_partition(inputs: &[Value], args: &[u8]) -> Result<Value> {
+    crate::kernel::ensure_shipped_code_allowed()?;
     let [Value::Table(part)] = inputs else {
         return Err(tessera::Error::other(format!(
             "map_partitions reads one table partition, got {} inputs",
@@ -56,6 +57,7 @@ fn run_partition(inputs: &[Value], args: &[u8]) -> Result<Value> {
 }
 
 fn run(inputs: &[Value], args: &[u8]) -> Result<Value> {
+    crate::kernel::ensure_shipped_code_allowed()?;
     let pickled = inputs
         .iter()
         .map(object::bytes)

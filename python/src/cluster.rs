@@ -64,6 +64,25 @@ pub fn interruptible_with<T: Send + 'static>(
     }
 }
 
+/// Credentials file names as Python passes them: `(token_file, tls_ca_file, tls_cert,
+/// tls_key)`.
+pub type FileNames = (
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+);
+
+fn security_files(names: Option<FileNames>) -> tessera::SecurityFiles {
+    let (token_file, tls_ca_file, tls_cert, tls_key) = names.unwrap_or_default();
+    tessera::SecurityFiles {
+        token_file: token_file.map(Into::into),
+        tls_ca_file: tls_ca_file.map(Into::into),
+        tls_cert: tls_cert.map(Into::into),
+        tls_key: tls_key.map(Into::into),
+    }
+}
+
 /// A connection to a scheduler.
 #[pyclass(module = "tessera._core", name = "Client", frozen)]
 pub struct PyClient {
@@ -84,11 +103,15 @@ impl PyClient {
 
 #[pymethods]
 impl PyClient {
-    /// Connect to the scheduler at `address` (`host:port`).
+    /// Connect to the scheduler at `address` (`host:port`), with the credentials files
+    /// `(token_file, tls_ca_file, tls_cert, tls_key)` when the cluster is protected.
     #[new]
-    fn new(py: Python<'_>, address: String) -> PyResult<PyClient> {
+    #[pyo3(signature = (address, security = None))]
+    fn new(py: Python<'_>, address: String, security: Option<FileNames>) -> PyResult<PyClient> {
+        let security = security_files(security).load().py()?;
         let a = address.clone();
-        let client = interruptible(py, move || tessera::Client::connect(&a))?.py()?;
+        let client =
+            interruptible(py, move || tessera::Client::connect_with(&a, security))?.py()?;
         // The Python package draws its own bar (terminal or notebook) from the same events.
         client.set_progress_bars(false);
         Ok(PyClient {
@@ -198,7 +221,8 @@ impl PyLocalCluster {
     /// Start `n_workers` workers as `launcher... worker ADDRESS ...` processes (for
     /// Python: `[sys.executable, "-m", "tessera"]`) and wait until they have joined.
     #[new]
-    #[pyo3(signature = (n_workers, threads_per_worker, memory_limit, launcher, worker_timeout_ms = 10_000))]
+    #[pyo3(signature = (n_workers, threads_per_worker, memory_limit, launcher, worker_timeout_ms = 10_000, secure = false, security = None))]
+    #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
         n_workers: usize,
@@ -206,7 +230,10 @@ impl PyLocalCluster {
         memory_limit: Option<u64>,
         launcher: Vec<String>,
         worker_timeout_ms: u64,
+        secure: bool,
+        security: Option<FileNames>,
     ) -> PyResult<PyLocalCluster> {
+        let files = security_files(security);
         let Some((program, args)) = launcher.split_first() else {
             return Err(pyo3::exceptions::PyValueError::new_err(
                 "launcher must name a program",
@@ -220,7 +247,9 @@ impl PyLocalCluster {
                 .launcher(program, &args)
                 .workers(n_workers)
                 .threads_per_worker(threads_per_worker)
-                .worker_timeout(Duration::from_millis(worker_timeout_ms));
+                .worker_timeout(Duration::from_millis(worker_timeout_ms))
+                .security_files(files)
+                .secure(secure);
             if let Some(m) = memory_limit {
                 builder = builder.memory_limit(m);
             }
@@ -237,6 +266,22 @@ impl PyLocalCluster {
     #[getter]
     fn scheduler_address(&self) -> String {
         self.address.clone()
+    }
+
+    /// The credentials files `(token_file, tls_ca_file, tls_cert, tls_key)` the cluster's
+    /// processes run with (each `None` when unset).
+    #[getter]
+    fn security_files(&self) -> PyResult<FileNames> {
+        self.with(|c| {
+            let f = c.security_files();
+            let name = |p: &Option<std::path::PathBuf>| p.as_ref().map(|p| p.display().to_string());
+            (
+                name(&f.token_file),
+                name(&f.tls_ca_file),
+                name(&f.tls_cert),
+                name(&f.tls_key),
+            )
+        })
     }
 
     /// Process ids of the worker processes.

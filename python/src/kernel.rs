@@ -14,7 +14,22 @@ pub fn register() {
     tessera::register_kernel(PYTHON_KERNEL, run);
 }
 
+/// Refuse to unpickle a shipped function unless this worker's cluster is protected (a
+/// token or TLS) or reachable only from this machine (worker and scheduler on loopback):
+/// a pickle runs arbitrary code, so an open port must not accept one.
+pub fn ensure_shipped_code_allowed() -> Result<()> {
+    if tessera::shipped_code_allowed_here() {
+        return Ok(());
+    }
+    Err(Error::other(
+        "this worker refuses Python functions: its cluster has no token or TLS and is \
+         reachable beyond this machine (start the scheduler and workers with --token-file \
+         or --tls-ca-file/--tls-cert/--tls-key, or bind them to 127.0.0.1)",
+    ))
+}
+
 fn run(inputs: &[Chunk], args: &[u8]) -> Result<Chunk> {
+    ensure_shipped_code_allowed()?;
     Python::attach(|py| call(py, inputs, args).map_err(|e| describe(py, e)))
 }
 

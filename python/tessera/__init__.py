@@ -3,7 +3,8 @@ multi-process cluster. `import tessera as ts; import tessera.array as ta;
 import tessera.dataframe as td`, then use Dask's names; `ts.sql(...)` queries tables."""
 
 from tessera._core import ClusterError, TaskError
-from tessera.distributed import Client, LocalCluster, compute, get_client, persist
+from tessera.distributed import (Client, LocalCluster, Security, compute, get_client,
+                                 persist)
 from tessera.diagnostics import ProgressBar, performance_report
 from tessera.futures import Delayed, Future, as_completed, delayed, progress, wait
 
@@ -36,6 +37,7 @@ __all__ = [
     "Future",
     "ClusterError",
     "LocalCluster",
+    "Security",
     "TaskError",
     "array",
     "as_completed",

@@ -22,6 +22,35 @@ _CURRENT = []  # clients made current, most recent last
 _DEFAULT = None  # the client started on first use when there is none
 
 
+class Security:
+    """Credentials of a protected cluster, with dask.distributed's names: a shared token
+    (`token_file`) and TLS files (`tls_ca_file`, `tls_cert`, `tls_key`, all three or none;
+    every member presents its certificate: mutual TLS). `tessera certs --out DIR` writes
+    a set; `Security.from_dir(DIR)` names it. `LocalCluster(security=True)` makes one."""
+
+    def __init__(self, token_file=None, tls_ca_file=None, tls_cert=None, tls_key=None):
+        tls = [tls_ca_file, tls_cert, tls_key]
+        if any(f is not None for f in tls) and not all(f is not None for f in tls):
+            raise ValueError("TLS needs all three of tls_ca_file, tls_cert and tls_key")
+        self.token_file = None if token_file is None else os.fspath(token_file)
+        self.tls_ca_file, self.tls_cert, self.tls_key = (
+            None if f is None else os.fspath(f) for f in tls)
+
+    @classmethod
+    def from_dir(cls, directory):
+        """The files `tessera certs --out DIRECTORY` wrote."""
+        d = os.fspath(directory)
+        return cls(os.path.join(d, "token"), os.path.join(d, "ca.pem"),
+                   os.path.join(d, "cert.pem"), os.path.join(d, "key.pem"))
+
+    def _files(self):
+        return (self.token_file, self.tls_ca_file, self.tls_cert, self.tls_key)
+
+    def __repr__(self):
+        return (f"Security(token_file={self.token_file!r}, tls_ca_file={self.tls_ca_file!r}, "
+                f"tls_cert={self.tls_cert!r}, tls_key={self.tls_key!r})")
+
+
 def _memory_bytes(memory_limit):
     if memory_limit is None or memory_limit == "auto":
         return None
@@ -39,7 +68,7 @@ class LocalCluster:
     functions (`map_blocks`) run next to the data."""
 
     def __init__(self, n_workers=None, threads_per_worker=None, memory_limit="auto",
-                 *, worker_timeout=10.0, **kwargs):
+                 *, worker_timeout=10.0, security=None, **kwargs):
         cores = os.cpu_count() or 1
         if n_workers is None:
             n_workers = builtins.min(cores, 4) if threads_per_worker is None else builtins.max(
@@ -57,6 +86,8 @@ class LocalCluster:
                 int(n_workers), int(threads_per_worker), _memory_bytes(memory_limit),
                 [sys.executable, "-m", "tessera", "--managed-by-cluster"],
                 int(worker_timeout * 1000),
+                security is True,
+                security._files() if isinstance(security, Security) else None,
             )
         finally:
             if previous is None:
@@ -65,6 +96,8 @@ class LocalCluster:
                 os.environ["PYTHONPATH"] = previous
         self.n_workers = int(n_workers)
         self.threads_per_worker = int(threads_per_worker)
+        files = self._core.security_files
+        self.security = Security(*files) if any(f is not None for f in files) else None
         _LIVE_CLUSTERS.add(self)
 
     @property
@@ -124,16 +157,20 @@ class Client:
     `Client()` to start a LocalCluster owned by the client. The newest open client is the
     one `compute()` uses."""
 
-    def __init__(self, address=None, *, set_as_default=True, **cluster_kwargs):
+    def __init__(self, address=None, *, set_as_default=True, security=None,
+                 **cluster_kwargs):
         self._cluster = None
+        if security is not None and not isinstance(security, Security):
+            raise TypeError(f"security must be a tessera.Security, not {security!r}")
         if address is None:
             self._cluster = LocalCluster(**cluster_kwargs)
-            address = self._cluster.scheduler_address
-        elif isinstance(address, LocalCluster):
+            address = self._cluster
+        if isinstance(address, LocalCluster):
+            security = security or address.security
             address = address.scheduler_address
         elif not isinstance(address, str):
             raise TypeError(f"Client needs an address or a LocalCluster, not {address!r}")
-        self._core = _core.Client(address)
+        self._core = _core.Client(address, security._files() if security else None)
         self._dashboard = None
         _LIVE_CLIENTS.add(self)
         if set_as_default:

@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 use tessera_core::rpc::{self, MAX_GRPC_MESSAGE, Scheduler, SchedulerServer};
+use tessera_core::security::Security;
 use tessera_core::wire::{
     ClientEvent, ClientId, ClientMessage, ClusterInfo, Empty, SchedulerMessage, WhoHasRequest,
     WhoHasResponse, WorkerCommand, WorkerId, WorkerMessage,
@@ -17,6 +18,8 @@ use tessera_core::wire::{
 use tessera_core::{Error, Result};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::UnboundedReceiverStream;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::{Certificate, Identity, ServerTlsConfig};
 use tonic::{Request, Response, Status, Streaming};
 
 /// How the scheduler service runs.
@@ -31,6 +34,8 @@ pub struct ServiceConfig {
     /// Where to serve the dashboard, JSON API and `/metrics` (port 0 picks a free one);
     /// `None` serves none.
     pub dashboard: Option<std::net::SocketAddr>,
+    /// Token and TLS every gRPC call must satisfy (none by default).
+    pub security: Security,
 }
 
 impl Default for ServiceConfig {
@@ -40,9 +45,16 @@ impl Default for ServiceConfig {
             heartbeat_interval: Duration::from_millis(500),
             worker_timeout: Duration::from_secs(10),
             dashboard: None,
+            security: Security::none(),
         }
     }
 }
+
+/// How often the scheduler pings each connection (HTTP/2 keepalive).
+const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(5);
+/// How long a ping may go unanswered before the connection is dropped, which ends that
+/// worker's or client's session as if it had closed it.
+const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(10);
 
 type WorkerSender = mpsc::UnboundedSender<Result<SchedulerMessage, Status>>;
 type ClientSender = mpsc::UnboundedSender<Result<Vec<ClientEvent>, Status>>;
@@ -205,15 +217,32 @@ impl SchedulerService {
         });
     }
 
-    /// Serve on `listener` until the process stops.
+    /// Serve on `listener` until the process stops. With a token configured, a call
+    /// without it is refused before its handler runs; with TLS, every caller must
+    /// present a certificate signed by the cluster CA. HTTP/2 pings find clients and
+    /// workers that vanished without closing their connection.
     pub async fn serve(self, listener: tokio::net::TcpListener) -> Result<()> {
         self.start_dashboard().await?;
         self.spawn_reaper();
+        let security = self.config.security.clone();
         let server = SchedulerServer::new(self)
             .max_decoding_message_size(MAX_GRPC_MESSAGE)
             .max_encoding_message_size(MAX_GRPC_MESSAGE);
-        tonic::transport::Server::builder()
+        let server = InterceptedService::new(server, security.server_check());
+        let mut builder = tonic::transport::Server::builder()
             .tcp_nodelay(true)
+            .http2_keepalive_interval(Some(KEEPALIVE_INTERVAL))
+            .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT));
+        if let Some(pem) = security.tls() {
+            let tls = ServerTlsConfig::new()
+                .identity(Identity::from_pem(&pem.cert, &pem.key))
+                .client_ca_root(Certificate::from_pem(&pem.ca))
+                .timeout(KEEPALIVE_TIMEOUT);
+            builder = builder
+                .tls_config(tls)
+                .map_err(|e| Error::Cluster(format!("bad TLS certificate or key: {e}")))?;
+        }
+        builder
             .add_service(server)
             // `tcp_nodelay` on the builder only covers listeners tonic binds itself; without
             // it here, every small response waits out a 40 ms delayed ACK.

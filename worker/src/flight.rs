@@ -34,30 +34,6 @@ pub const CONNECTION_WINDOW: u32 = 128 * 1024 * 1024;
 /// HTTP/2 frame size for data connections (default 16 KiB; fewer, larger frames).
 pub const FRAME_SIZE: u32 = 1024 * 1024;
 
-/// A tonic server configured for bulk chunk transfer.
-pub fn data_server() -> tonic::transport::Server {
-    tonic::transport::Server::builder()
-        .tcp_nodelay(true)
-        .initial_stream_window_size(STREAM_WINDOW)
-        .initial_connection_window_size(CONNECTION_WINDOW)
-        .max_frame_size(FRAME_SIZE)
-}
-
-/// A tonic endpoint configured for bulk chunk transfer to `address` (`host:port`).
-pub fn data_endpoint(address: &str) -> Result<tonic::transport::Endpoint, tessera_core::Error> {
-    Ok(
-        tonic::transport::Endpoint::from_shared(format!("http://{address}"))
-            .map_err(|e| {
-                tessera_core::Error::Cluster(format!("bad worker address {address:?}: {e}"))
-            })?
-            .connect_timeout(std::time::Duration::from_secs(5))
-            .tcp_nodelay(true)
-            .initial_stream_window_size(STREAM_WINDOW)
-            .initial_connection_window_size(CONNECTION_WINDOW)
-            .max_frame_size(FRAME_SIZE),
-    )
-}
-
 /// Longest key accepted in a ticket or descriptor.
 pub const MAX_KEY_BYTES: usize = 4096;
 

@@ -13,5 +13,6 @@ pub mod shuffle;
 pub mod spill;
 pub mod store;
 pub mod timing;
+pub mod transport;
 
 pub use session::{WorkerConfig, run_worker};

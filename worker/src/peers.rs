@@ -3,11 +3,13 @@
 //! Connections are cached per address; used by workers for inputs and by clients for results.
 
 use crate::flight::{MAX_FLIGHT_MESSAGE, encode_value, ticket_bytes};
+use crate::transport::{AuthedChannel, authed};
 use arrow_flight::flight_service_client::FlightServiceClient;
 use arrow_flight::{FlightData, FlightDescriptor, Ticket};
 use futures::{StreamExt, TryStreamExt};
 use std::collections::HashMap;
 use std::sync::Mutex;
+use tessera_core::security::Security;
 use tessera_core::{Error, Result, TaskKey, Value};
 use tonic::transport::Channel;
 
@@ -23,15 +25,24 @@ pub const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(
 #[derive(Default)]
 pub struct PeerPool {
     channels: Mutex<HashMap<String, Channel>>,
+    security: Security,
 }
 
 impl PeerPool {
+    /// A pool whose connections use `security` (TLS and the token).
+    pub fn new(security: Security) -> PeerPool {
+        PeerPool {
+            channels: Mutex::default(),
+            security,
+        }
+    }
+
     /// The (cached) channel to the worker at `address` (`host:port`).
-    pub async fn channel(&self, address: &str) -> Result<Channel> {
+    async fn channel(&self, address: &str) -> Result<Channel> {
         if let Some(c) = self.lock().get(address) {
             return Ok(c.clone());
         }
-        let endpoint = crate::flight::data_endpoint(address)?;
+        let endpoint = crate::transport::data_endpoint(address, &self.security)?;
         // The TCP connect of a frozen peer succeeds (the kernel answers for it) while its
         // HTTP/2 handshake never does: bound the whole connection setup.
         let channel = tokio::time::timeout(CONNECT_TIMEOUT, endpoint.connect())
@@ -55,8 +66,9 @@ impl PeerPool {
         self.channels.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    async fn client(&self, address: &str) -> Result<FlightServiceClient<Channel>> {
-        Ok(FlightServiceClient::new(self.channel(address).await?)
+    async fn client(&self, address: &str) -> Result<FlightServiceClient<AuthedChannel>> {
+        let channel = authed(self.channel(address).await?, &self.security);
+        Ok(FlightServiceClient::new(channel)
             .max_decoding_message_size(MAX_FLIGHT_MESSAGE)
             .max_encoding_message_size(MAX_FLIGHT_MESSAGE))
     }

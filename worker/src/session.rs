@@ -10,15 +10,17 @@ use crate::store::ChunkStore;
 use arrow_flight::flight_service_server::FlightServiceServer;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tessera_core::rpc::{MAX_GRPC_MESSAGE, SchedulerClient};
+use tessera_core::security::Security;
 use tessera_core::wire::{
     SchedulerMessage, WorkerCommand, WorkerEvent, WorkerMessage, WorkerMetrics, WorkerRegistration,
 };
 use tessera_core::{Error, Result};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
-use tonic::transport::Endpoint;
+use tonic::service::interceptor::InterceptedService;
 
 /// How a worker is started.
 #[derive(Clone, Debug)]
@@ -47,10 +49,37 @@ pub struct WorkerConfig {
     /// Fraction of `memory_limit` of resident memory past which kernel threads spill
     /// everything and wait before starting tasks (Dask's `pause`, 0.8 by default).
     pub memory_pause: f64,
+    /// Token and TLS for the Flight service and for calls to the scheduler and peers.
+    pub security: Security,
 }
 
 /// The default fraction of the memory limit that stored values may take in memory.
 pub const DEFAULT_MEMORY_TARGET: f64 = 0.6;
+
+static SHIPPED_CODE_ALLOWED: AtomicBool = AtomicBool::new(false);
+
+/// Whether this worker process may run functions shipped to it as code (Python functions
+/// sent with cloudpickle): only on a cluster with a token or TLS configured, or one whose
+/// worker and scheduler both listen on loopback, where only this machine can submit work.
+/// False until a worker runs in this process.
+pub fn shipped_code_allowed_here() -> bool {
+    SHIPPED_CODE_ALLOWED.load(Ordering::Relaxed)
+}
+
+/// The rule of [`shipped_code_allowed_here`] for a worker listening on `listen` that
+/// joins the scheduler at `scheduler` (`host:port`).
+pub fn shipped_code_allowed(security: &Security, listen: SocketAddr, scheduler: &str) -> bool {
+    security.is_configured() || (listen.ip().is_loopback() && is_loopback_host(scheduler))
+}
+
+fn is_loopback_host(address: &str) -> bool {
+    let host = address.rsplit_once(':').map_or(address, |(h, _)| h);
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
 
 /// Most events sent in one batch.
 const MAX_BATCH: usize = 8192;
@@ -82,7 +111,11 @@ pub async fn run_worker(config: WorkerConfig) -> Result<()> {
         config.memory_limit,
         config.memory_pause,
     ));
-    let peers = Arc::new(PeerPool::default());
+    let peers = Arc::new(PeerPool::new(config.security.clone()));
+    SHIPPED_CODE_ALLOWED.store(
+        shipped_code_allowed(&config.security, config.listen, &config.scheduler),
+        Ordering::Relaxed,
+    );
     let shuffles = Arc::new(ShuffleBuffers::new(config.memory_limit));
     let data = FlightServiceServer::new(DataService::new(
         store.clone(),
@@ -91,8 +124,10 @@ pub async fn run_worker(config: WorkerConfig) -> Result<()> {
     ))
     .max_decoding_message_size(MAX_FLIGHT_MESSAGE)
     .max_encoding_message_size(MAX_FLIGHT_MESSAGE);
+    let data = InterceptedService::new(data, config.security.server_check());
+    let mut data_server = crate::transport::data_server(&config.security)?;
     let server = tokio::spawn(
-        crate::flight::data_server()
+        data_server
             .add_service(data)
             // `tcp_nodelay` on the builder only covers listeners tonic binds itself; without
             // it here, every small response waits out a 40 ms delayed ACK.
@@ -115,13 +150,11 @@ pub async fn run_worker(config: WorkerConfig) -> Result<()> {
         None => String::new(),
     };
 
-    let channel = Endpoint::from_shared(format!("http://{}", config.scheduler))
-        .map_err(|e| Error::Cluster(format!("bad scheduler address {:?}: {e}", config.scheduler)))?
-        .connect_timeout(Duration::from_secs(10))
-        .tcp_nodelay(true)
+    let channel = crate::transport::scheduler_endpoint(&config.scheduler, &config.security)?
         .connect()
         .await
         .map_err(|e| Error::Cluster(format!("cannot reach scheduler {}: {e}", config.scheduler)))?;
+    let channel = crate::transport::authed(channel, &config.security);
     let mut scheduler = SchedulerClient::new(channel)
         .max_decoding_message_size(MAX_GRPC_MESSAGE)
         .max_encoding_message_size(MAX_GRPC_MESSAGE);
@@ -304,5 +337,28 @@ async fn heartbeats(
         if events.send(WorkerEvent::Heartbeat(metrics)).is_err() {
             return;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shipped_code_runs_only_on_protected_or_loopback_clusters() {
+        let loopback: SocketAddr = "127.0.0.1:0".parse().unwrap();
+        let open: SocketAddr = "0.0.0.0:0".parse().unwrap();
+        let none = Security::none();
+        assert!(shipped_code_allowed(&none, loopback, "127.0.0.1:8786"));
+        assert!(shipped_code_allowed(&none, loopback, "localhost:8786"));
+        assert!(shipped_code_allowed(
+            &none,
+            "[::1]:0".parse().unwrap(),
+            "[::1]:8786"
+        ));
+        assert!(!shipped_code_allowed(&none, open, "127.0.0.1:8786"));
+        assert!(!shipped_code_allowed(&none, loopback, "10.0.0.5:8786"));
+        let token = Security::none().with_token("t0ken").unwrap();
+        assert!(shipped_code_allowed(&token, open, "10.0.0.5:8786"));
     }
 }
