@@ -75,11 +75,15 @@ def inputs():
 
 
 class Snippet:
-    def __init__(self, name, source, ordered=False, xfail=None):
+    """A snippet: its source, whether its result's row order is defined, and for a known
+    gap the reason and the exception tessera raises (`xfail`, `raises`)."""
+
+    def __init__(self, name, source, ordered=False, xfail=None, raises=None):
         self.name = name
         self.source = textwrap.dedent(source).strip() + "\n"
         self.ordered = ordered
         self.xfail = xfail
+        self.raises = raises
 
 
 S = Snippet
@@ -199,7 +203,7 @@ SNIPPETS = [
     """, xfail="map_blocks over several arrays: Array::try_map_blocks "
         "(client/src/array/map_blocks.rs) lowers each task from one input chunk, so the "
         "Python binding takes one array (tessera._worker.run_block already takes a list "
-        "of blocks)"),
+        "of blocks)", raises=NotImplementedError),
     S("array-reshape", """
         x = da.arange(120, chunks=10)
         (x.reshape(10, 12).compute(), x.reshape((4, 30)).sum(axis=1).compute(),
@@ -254,7 +258,7 @@ SNIPPETS = [
         client.compute(x.sum()).result()
     """, xfail="tessera's Client.compute returns the computed value (its documented API, "
         "relied on by test_futures.py and test_diagnostics.py), where dask.distributed's "
-        "returns a Future"),
+        "returns a Future", raises=AttributeError),
     # ---- dataframes ------------------------------------------------------------------
     S("df-from_pandas-compute", """
         df = dd.from_pandas(pdf, npartitions=3)
@@ -384,15 +388,24 @@ SNIPPETS = [
         df = dd.from_pandas(pdf, npartitions=3)
         df.g.value_counts().compute()
     """),
+    S("df-value_counts-int", """
+        df = dd.from_pandas(pdf, npartitions=3)
+        df[df.x > 40].x.value_counts().compute()
+    """),
     S("df-loc", """
         df = dd.from_pandas(pdf, npartitions=3)
         (df.loc[df.x > 0, ["id", "y"]].compute(), df.loc[:, ["id", "g"]].compute(),
-         df.loc[df.g == "a"].compute())
+         df.loc[df.g == "a"].compute(), df.loc[df.k == 2, "y"].sum().compute())
     """),
     S("df-concat", """
         a = dd.from_pandas(left, npartitions=2)
         b = dd.from_pandas(left.assign(lval=left.lval * 10), npartitions=3)
         dd.concat([a, b]).compute()
+    """),
+    S("df-concat-outer-and-inner", """
+        a = dd.from_pandas(left, npartitions=2)
+        b = dd.from_pandas(right.assign(lval=right.key * 3), npartitions=2)
+        (dd.concat([a, b]).compute(), dd.concat([a, b], join="inner").compute())
     """),
     S("df-read_csv", """
         pdf.to_csv(path + "/data.csv", index=False)
@@ -411,7 +424,7 @@ SNIPPETS = [
         df = dd.from_pandas(pdf, npartitions=3)
         df[["id", "x"]].assign(a=df.x.abs(), c=df.y.clip(-1, 1)).compute()
     """, xfail="Series.abs/clip: the expression binding (python/src/expr.rs) has no abs, "
-        "greatest/least or CASE expression to build them from"),
+        "greatest/least or CASE expression to build them from", raises=AttributeError),
     S("df-dask-compute-several", """
         df = dd.from_pandas(pdf, npartitions=3)
         dask.compute(df.x.sum(), df.y.max())
@@ -429,8 +442,9 @@ SNIPPETS = [
         l = dd.from_pandas(left, npartitions=3)
         r = dd.from_pandas(right, npartitions=2)
         m = l.merge(r, on="key", how="left")
-        m.assign(filled=m.rval.fillna(-1.0), missing=m.rval.isnull(),
-                 mid=m.lval.between(100, 500))[["key", "lval", "filled", "missing", "mid"]].compute()
+        out = m.assign(filled=m.rval.fillna(-1.0), missing=m.rval.isnull(),
+                       mid=m.lval.between(100, 500))
+        out[["key", "lval", "filled", "missing", "mid"]].compute()
     """),
     # ---- futures and delayed ---------------------------------------------------------
     S("futures-submit-result", """
@@ -536,7 +550,8 @@ SNIPPETS = [
 def _params():
     out = []
     for s in SNIPPETS:
-        marks = [pytest.mark.xfail(strict=True, reason=s.xfail)] if s.xfail else []
+        marks = [pytest.mark.xfail(strict=True, reason=s.xfail, raises=s.raises)] \
+            if s.xfail else []
         out.append(pytest.param(s, id=s.name, marks=marks))
     return out
 
