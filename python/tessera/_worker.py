@@ -104,12 +104,15 @@ def _failure(e):
 def run_partition(payload: bytes, table):
     """`DataFrame.map_partitions` on one partition: the pickled `(function, args, kwargs,
     schema)` runs on the partition as a pandas DataFrame; its result (pandas or pyarrow)
-    must have the schema's columns and is cast to it. Returns `(schema, batches)`."""
+    must have the schema's columns and is cast to it. Returns `(schema, batches)`. No
+    function (`DataFrame.persist`) keeps the partition as it is."""
     try:
         import pandas as pd
         import pyarrow as pa
 
         func, args, kwargs, schema = cloudpickle.loads(payload)
+        if func is None:
+            return schema, table.cast(schema).to_batches()
         out = func(table.to_pandas(), *args, **kwargs)
         if isinstance(out, pd.Series):
             out = out.to_frame()

@@ -201,7 +201,8 @@ class Client:
 
     def compute(self, collections, progress=None, **kwargs):
         """Compute an array (or a list/tuple of them) into NumPy, without copying the
-        fetched result. Ctrl-C interrupts the wait. A progress bar shows for work that runs
+        fetched result; DataFrames and Series compute to pandas, delayed values and
+        futures to their values. Ctrl-C interrupts the wait. A progress bar shows for work that runs
         past a second in a terminal or notebook; `progress=False` hides it, `True` forces
         it, and a callable gets `(elapsed_seconds, tasks_done, tasks_total)` instead."""
         from tessera.array import Array
@@ -212,6 +213,8 @@ class Client:
             return collections.compute(client=self)
         if isinstance(collections, _futures.Future):
             return collections.result()
+        if _is_frame(collections):
+            return collections.compute(progress=progress)
         if not isinstance(collections, Array):
             raise TypeError(f"cannot compute {type(collections).__name__}")
         try:
@@ -229,6 +232,8 @@ class Client:
 
         if isinstance(collections, (list, tuple)):
             return type(collections)(self.persist(c, progress=progress) for c in collections)
+        if _is_frame(collections) and hasattr(collections, "persist"):
+            return collections.persist()
         try:
             with diagnostics.progress_hook(progress) as hook:
                 return Array(self._core.persist(collections._core, hook))
@@ -291,6 +296,12 @@ class Client:
         return f"<tessera.Client: scheduler={self.scheduler_address!r}>"
 
 
+def _is_frame(obj):
+    """Whether `obj` is a tessera DataFrame, Series or lazy Scalar (without importing
+    tessera.dataframe, which needs pandas, when it is not in use)."""
+    return type(obj).__module__.startswith("tessera.dataframe.")
+
+
 def _remote_error(e):
     """The task error, also an instance of the remote exception's builtin type when there
     is one (`except ValueError` catches a ValueError raised in `map_blocks`)."""
@@ -322,7 +333,8 @@ def get_client():
 
 
 def compute(*arrays, **kwargs):
-    """Compute several arrays; a tuple of NumPy arrays."""
+    """Compute several arrays (NumPy), DataFrames and Series (pandas), lazy scalars,
+    delayed values and futures; a tuple of the results."""
     return tuple(get_client().compute(list(arrays), **kwargs))
 
 

@@ -380,7 +380,13 @@ class Array:
         return Array(self._core.squeeze(list(axes) if axes is not None else None))
 
     def rechunk(self, chunks="auto", **kwargs):
-        """Same values with new chunk boundaries (Dask's chunk specifications)."""
+        """Same values with new chunk boundaries (Dask's chunk specifications). As in
+        Dask, axes a dict leaves out, and `None` entries, keep their current chunks."""
+        if isinstance(chunks, dict):
+            given = {_normalize_axes(a, self.ndim)[0]: c for a, c in chunks.items()}
+            chunks = tuple(given.get(i) for i in range(self.ndim))
+        if isinstance(chunks, (tuple, list)) and len(chunks) == self.ndim:
+            chunks = tuple(old if c is None else c for c, old in zip(chunks, self.chunks))
         grid = _chunks.normalize_chunks(chunks, self.shape, self.dtype.itemsize)
         return Array(self._core.rechunk([list(c) for c in grid]))
 

@@ -1,10 +1,12 @@
 """`tessera.dataframe`: Dask DataFrame's names over tables planned by DataFusion and run on
 the tessera cluster. `import tessera.dataframe as td`, then `td.read_parquet`,
-`td.read_csv`, `td.from_pandas`, filters, `assign`, `groupby(...).agg(...)`, `merge`,
-`sort_values`, `head`, `compute()` (pandas) and `to_arrow()` (pyarrow), or `td.sql`.
+`td.read_csv`, `td.from_pandas`, filters, `loc`, `assign`, `groupby(...).agg(...)`,
+`merge`, `concat`, `sort_values`, `head`, `persist()`, `compute()` (pandas) and
+`to_arrow()` (pyarrow), or `td.sql`.
 
 Differences from Dask: tessera DataFrames have no index (groupby keys stay columns, as
-with `as_index=False`; results get a RangeIndex), row order is only kept by
+with `as_index=False`, and `value_counts` gives the values and `count` as columns;
+results get a RangeIndex; `loc` selects rows by a boolean Series), row order is only kept by
 `sort_values`, null join keys never match (SQL semantics), and aggregations with several
 functions per column name their columns `col_func`. Needs pandas and pyarrow.
 """
@@ -19,7 +21,7 @@ from tessera.dataframe._io import (
     read_parquet,
     sql,
 )
-from tessera.dataframe._merge import merge
+from tessera.dataframe._merge import concat, merge
 from tessera.dataframe._series import Scalar, Series
 
 __all__ = [
@@ -28,6 +30,7 @@ __all__ = [
     "Scalar",
     "Series",
     "SeriesGroupBy",
+    "concat",
     "from_arrow",
     "from_dask_array",
     "from_pandas",

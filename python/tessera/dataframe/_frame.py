@@ -81,6 +81,13 @@ class DataFrame:
     def __dir__(self):
         return sorted(set(super().__dir__()) | {n for n in self._names if n.isidentifier()})
 
+    @property
+    def loc(self):
+        """Dask's `df.loc[rows, columns]` where `rows` is a boolean Series of this frame
+        or `:` (there is no index to select labels from) and `columns` a name, a list of
+        names or `:`."""
+        return _Loc(self)
+
     def __setitem__(self, key, value):
         if not isinstance(key, str):
             raise TypeError("assign one column at a time, by name")
@@ -251,6 +258,21 @@ class DataFrame:
             raise remote_exception(e) from None
         return DataFrame(core)
 
+    def persist(self, **kwargs):
+        """Compute now and keep the partitions on the cluster (in the workers holding
+        them); a DataFrame reading them, so later queries start from the result."""
+        import cloudpickle
+
+        # No function: the worker keeps each partition as it is (see _worker.run_partition).
+        payload = cloudpickle.dumps((None, (), {}, self._schema))
+        try:
+            core = self._core.map_partitions(_core.PYTHON_PARTITION, payload, self._schema)
+        except _core.TaskError as e:
+            from tessera.futures import remote_exception
+
+            raise remote_exception(e) from None
+        return DataFrame(core)
+
     def _infer_schema(self, func, args, kwargs):
         """The schema of `func`'s result on an empty partition (Dask's meta inference)."""
         import pandas as pd
@@ -345,6 +367,30 @@ class DataFrame:
             + self._structure().to_html()
             + f"<div>{html.escape(str(len(self._names)))} columns</div>"
         )
+
+
+class _Loc:
+    """`DataFrame.loc`: rows by a boolean Series or `:`, columns by name(s) or `:`."""
+
+    def __init__(self, frame):
+        self._frame = frame
+
+    def __getitem__(self, key):
+        rows, columns = key if isinstance(key, tuple) else (key, slice(None))
+        if isinstance(key, tuple) and len(key) != 2:
+            raise IndexError(f"loc takes [rows] or [rows, columns], not {len(key)} keys")
+        frame = self._frame
+        if isinstance(rows, Series):
+            frame = frame._filter(rows)
+        elif not (isinstance(rows, slice) and rows == slice(None)):
+            raise NotImplementedError(
+                "tessera DataFrames have no index: .loc selects rows with a boolean Series "
+                f"or ':', not {rows!r}")
+        if isinstance(columns, slice):
+            if columns != slice(None):
+                raise NotImplementedError("loc selects columns by name, a list of names or ':'")
+            return frame
+        return frame[columns]
 
 
 def _meta_schema(meta):

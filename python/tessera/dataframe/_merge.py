@@ -105,3 +105,66 @@ def _join(left, right, how, left_on, right_on, suffixes):
             out.append(_core.col(name))
     out.extend(_core.col(right_names[c]) for c in right._names if c not in shared)
     return DataFrame(joined.select(out))
+
+
+def concat(dfs, axis=0, join="outer", ignore_index=False, interleave_partitions=False,
+           **kwargs):
+    """Stack the rows of tessera DataFrames, like `dask.dataframe.concat` along rows: the
+    columns are those of every frame (`join="outer"`, missing values where a frame lacks
+    one) or those they share (`join="inner"`), in first-seen order. Row order is not kept.
+    """
+    import pyarrow as pa
+
+    from tessera.dataframe._frame import DataFrame
+
+    if kwargs:
+        raise TypeError(f"concat() got unexpected keyword arguments {sorted(kwargs)}")
+    if axis not in (0, "index", "rows"):
+        raise NotImplementedError(
+            "tessera DataFrames have no index to align on: concat stacks rows (axis=0)")
+    if join not in ("outer", "inner"):
+        raise ValueError("join must be 'outer' or 'inner'")
+    frames = list(dfs)
+    if not frames:
+        raise ValueError("No objects to concatenate")
+    for f in frames:
+        if not isinstance(f, DataFrame):
+            raise TypeError(f"can only concatenate tessera DataFrames, not {type(f).__name__}")
+    if len(frames) == 1:
+        return frames[0]
+    names = []
+    for f in frames:
+        names.extend(c for c in f._names if c not in names)
+    if join == "inner":
+        names = [c for c in names if all(c in f._names for f in frames)]
+    types = {}
+    for c in names:
+        present = [f._type_of(c) for f in frames if c in f._names]
+        distinct = list(dict.fromkeys(present))
+        if len(distinct) == 1:
+            types[c] = distinct[0]
+        elif all(_types.kind(t) in ("int", "float") for t in distinct):
+            types[c] = pa.float64() if any(_types.kind(t) == "float" for t in distinct) \
+                else pa.int64()
+        elif all(_types.kind(t) == "str" for t in distinct):
+            types[c] = pa.large_string() if any(pa.types.is_large_string(t) for t in distinct) \
+                else pa.string()
+        else:
+            raise TypeError(
+                f"cannot concatenate column {c!r} of types "
+                f"{[str(_types.pandas_dtype(t)) for t in distinct]}")
+    out = None
+    for f in frames:
+        exprs = []
+        for c in names:
+            if c in f._names:
+                e = _core.col(c)
+                if f._type_of(c) != types[c]:
+                    e = e.cast(types[c])
+            else:
+                e, _ = _types.literal(None)
+                e = e.cast(types[c])
+            exprs.append(e.alias(c))
+        core = f._core.select(exprs)
+        out = core if out is None else out.union(core)
+    return DataFrame(out)

@@ -301,6 +301,22 @@ class Series:
         """The number of distinct non-missing values, lazily."""
         return self._reduce("nunique")
 
+    def value_counts(self, sort=True, ascending=False, dropna=True, normalize=False):
+        """How many rows hold each distinct value: a lazy DataFrame of the values (a column
+        named after this Series, `index` when it has no name) and `count`, the most frequent
+        first (Dask returns a Series indexed by the values; tessera has no index)."""
+        from tessera.dataframe._groupby import GroupBy
+
+        if normalize:
+            raise NotImplementedError("value_counts(normalize=True) is not supported")
+        name = "index" if self.name is None else str(self.name)
+        if name == "count":
+            raise ValueError("value_counts of a Series named 'count' would repeat the name")
+        out = GroupBy(self.to_frame(name), [name], dropna=dropna)._run([("count", None, "size")])
+        if sort:
+            out = out.sort_values(["count", name], ascending=[bool(ascending), True])
+        return out
+
     def __repr__(self):
         return f"tessera.dataframe.Series<name={self.name!r}, dtype={self.dtype}>"
 
