@@ -36,6 +36,21 @@ fn this_year() -> i32 {
     1970 + (secs / 31_556_952) as i32
 }
 
+/// Whether `name` is a DNS host name: dot-separated labels of 1 to 63 letters, digits
+/// and inner hyphens, at most 253 characters.
+fn is_host_name(name: &str) -> bool {
+    name.len() <= 253
+        && name.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
+}
+
 /// Make a fresh CA and a member certificate naming [`TLS_SERVER_NAME`], `localhost`,
 /// 127.0.0.1, ::1 and each of `hosts` (names or IP addresses), valid for both server and
 /// client authentication, plus a random token.
@@ -65,9 +80,15 @@ pub fn generate(hosts: &[String]) -> Result<Credentials> {
     ];
     for host in hosts {
         let host = host.trim();
-        if !host.is_empty() && !names.iter().any(|n| n == host) {
-            names.push(host.to_string());
+        if host.is_empty() || names.iter().any(|n| n == host) {
+            continue;
         }
+        if !is_host_name(host) && host.parse::<std::net::IpAddr>().is_err() {
+            return Err(Error::other(format!(
+                "{host:?} is not a host name or IP address"
+            )));
+        }
+        names.push(host.to_string());
     }
     let mut params = CertificateParams::new(names)
         .map_err(|e| Error::other(format!("not a host name or IP address: {e}")))?;
@@ -142,6 +163,9 @@ mod tests {
                 .contains("CERTIFICATE")
         );
         std::fs::remove_dir_all(&dir).unwrap();
-        assert!(generate(&["not a host!".into()]).is_err());
+        for bad in ["not a host!", "-lead.example", "a..b", "under_score"] {
+            assert!(generate(&[bad.into()]).is_err(), "{bad}");
+        }
+        assert!(is_host_name("node-1.cluster.example") && !is_host_name(&"a".repeat(64)));
     }
 }
