@@ -33,6 +33,10 @@ pub enum Command {
         /// Declare a worker dead after this long without a heartbeat (e.g. 10s, 500ms).
         #[arg(long, default_value = "10s", value_parser = parse_duration)]
         worker_timeout: Duration,
+        /// Err a task once it has been running on this many workers that died (a task
+        /// that kills its workers must not take down the whole cluster).
+        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
+        allowed_failures: u32,
         /// Address of the dashboard, JSON API and /metrics (port 0 picks a free one;
         /// `off` serves none).
         #[arg(long, default_value = "127.0.0.1:8787", value_parser = parse_optional_addr)]
@@ -78,6 +82,11 @@ pub enum Command {
         #[arg(long, default_value_t = tessera_worker::memory::DEFAULT_MEMORY_PAUSE,
               value_parser = parse_fraction)]
         memory_pause: f64,
+        /// When the scheduler is lost (its connection closes, or it sends nothing for its
+        /// worker timeout), keep trying to reconnect this long, keeping the stored
+        /// results, before exiting with an error (e.g. 60s, 5m).
+        #[arg(long, default_value = "60s", value_parser = parse_duration)]
+        reconnect_timeout: Duration,
     },
     /// Start a scheduler and workers on this machine and wait for Ctrl-C.
     Local {
@@ -90,6 +99,12 @@ pub enum Command {
         /// Memory limit per worker (default: machine memory divided among workers).
         #[arg(long, value_parser = parse_bytes)]
         memory_limit: Option<u64>,
+        /// Declare a worker dead after this long without a heartbeat (e.g. 10s, 500ms).
+        #[arg(long, default_value = "10s", value_parser = parse_duration)]
+        worker_timeout: Duration,
+        /// Err a task once it has been running on this many workers that died.
+        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
+        allowed_failures: u32,
     },
     /// Start a local cluster, run the array example and print results and timings.
     Demo(crate::demo::DemoArgs),
@@ -191,6 +206,7 @@ pub fn run(cli: Cli) -> Result<()> {
             host,
             port,
             worker_timeout,
+            allowed_failures,
             dashboard_address,
         } => runtime(2)?.block_on(async move {
             let listener = tokio::net::TcpListener::bind(SocketAddr::new(host, port))
@@ -205,7 +221,10 @@ pub fn run(cli: Cli) -> Result<()> {
                 heartbeat_interval: (worker_timeout / 10)
                     .clamp(Duration::from_millis(50), Duration::from_secs(1)),
                 dashboard: dashboard_address.0,
-                ..Default::default()
+                state: tessera_scheduler::state::SchedulerConfig {
+                    allowed_failures,
+                    ..Default::default()
+                },
             };
             let service = tessera_scheduler::service::SchedulerService::new(config);
             if let Some(bound) = service.start_dashboard().await? {
@@ -226,6 +245,7 @@ pub fn run(cli: Cli) -> Result<()> {
             spill_dir,
             memory_target,
             memory_pause,
+            reconnect_timeout,
         } => {
             let threads = threads.unwrap_or_else(|| {
                 std::thread::available_parallelism()
@@ -244,6 +264,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 spill_dir,
                 memory_target,
                 memory_pause,
+                reconnect_timeout,
             };
             runtime(2)?.block_on(tessera_worker::run_worker(config))
         }
@@ -251,10 +272,14 @@ pub fn run(cli: Cli) -> Result<()> {
             workers,
             threads_per_worker,
             memory_limit,
+            worker_timeout,
+            allowed_failures,
         } => {
             let mut builder = LocalCluster::builder()
                 .workers(workers)
-                .threads_per_worker(threads_per_worker);
+                .threads_per_worker(threads_per_worker)
+                .worker_timeout(worker_timeout)
+                .allowed_failures(allowed_failures);
             if let Some(m) = memory_limit {
                 builder = builder.memory_limit(m);
             }
@@ -334,5 +359,69 @@ mod tests {
             }
         ));
         assert!(Cli::try_parse_from(["tessera", "--log-format", "xml", "local"]).is_err());
+    }
+
+    #[test]
+    fn failure_handling_flags_parse_and_bad_ones_are_refused() {
+        use clap::Parser;
+        let cli = Cli::try_parse_from(["tessera", "scheduler", "--allowed-failures", "1"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Scheduler {
+                allowed_failures: 1,
+                ..
+            }
+        ));
+        let cli = Cli::try_parse_from(["tessera", "scheduler"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Scheduler {
+                allowed_failures: 3,
+                ..
+            }
+        ));
+        assert!(Cli::try_parse_from(["tessera", "scheduler", "--allowed-failures", "0"]).is_err());
+        let cli = Cli::try_parse_from([
+            "tessera",
+            "local",
+            "--worker-timeout",
+            "3s",
+            "--allowed-failures",
+            "5",
+        ])
+        .unwrap();
+        let Command::Local {
+            worker_timeout,
+            allowed_failures,
+            ..
+        } = cli.command
+        else {
+            panic!("not local: {:?}", cli.command);
+        };
+        assert_eq!(worker_timeout, Duration::from_secs(3));
+        assert_eq!(allowed_failures, 5);
+        let cli = Cli::try_parse_from([
+            "tessera",
+            "worker",
+            "127.0.0.1:1",
+            "--reconnect-timeout",
+            "500ms",
+        ])
+        .unwrap();
+        let Command::Worker {
+            reconnect_timeout, ..
+        } = cli.command
+        else {
+            panic!("not worker: {:?}", cli.command);
+        };
+        assert_eq!(reconnect_timeout, Duration::from_millis(500));
+        let cli = Cli::try_parse_from(["tessera", "worker", "127.0.0.1:1"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Worker {
+                reconnect_timeout,
+                ..
+            } if reconnect_timeout == tessera_worker::session::DEFAULT_RECONNECT_TIMEOUT
+        ));
     }
 }

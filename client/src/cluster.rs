@@ -28,6 +28,8 @@ pub struct LocalClusterBuilder {
     dashboard_address: String,
     /// Whether workers serve `/metrics` (on a free port).
     worker_metrics: bool,
+    /// The scheduler's `--allowed-failures` (its default when `None`).
+    allowed_failures: Option<u32>,
 }
 
 impl Default for LocalClusterBuilder {
@@ -43,6 +45,7 @@ impl Default for LocalClusterBuilder {
             launcher_args: Vec::new(),
             dashboard_address: "127.0.0.1:0".to_string(),
             worker_metrics: true,
+            allowed_failures: None,
         }
     }
 }
@@ -89,6 +92,13 @@ impl LocalClusterBuilder {
         self
     }
 
+    /// Err a task once it has been running on this many workers that died (default 3;
+    /// at least 1).
+    pub fn allowed_failures(mut self, n: u32) -> Self {
+        self.allowed_failures = Some(n);
+        self
+    }
+
     /// Where the scheduler serves its dashboard (default `127.0.0.1:0`, a free port;
     /// `off` for none). [`Client::dashboard_link`] tells the bound address.
     pub fn dashboard_address(mut self, address: impl Into<String>) -> Self {
@@ -109,6 +119,9 @@ impl LocalClusterBuilder {
             return Err(Error::other(
                 "a LocalCluster needs at least one worker with one thread",
             ));
+        }
+        if self.allowed_failures == Some(0) {
+            return Err(Error::other("allowed_failures must be at least 1"));
         }
         let (program, entry_env) = if self.use_current_exe {
             let exe =
@@ -133,7 +146,8 @@ impl LocalClusterBuilder {
             worker_metrics: self.worker_metrics,
         };
         let timeout = format!("{}ms", self.worker_timeout.as_millis());
-        let mut scheduler = cluster.spawn(&[
+        let allowed = self.allowed_failures.map(|n| n.to_string());
+        let mut args = vec![
             "scheduler",
             "--host",
             "127.0.0.1",
@@ -143,7 +157,11 @@ impl LocalClusterBuilder {
             &timeout,
             "--dashboard-address",
             &self.dashboard_address,
-        ])?;
+        ];
+        if let Some(n) = &allowed {
+            args.extend(["--allowed-failures", n.as_str()]);
+        }
+        let mut scheduler = cluster.spawn(&args)?;
         let line = read_ready_line(
             &mut scheduler,
             "tessera scheduler listening on ",

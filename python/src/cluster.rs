@@ -197,8 +197,10 @@ impl PyLocalCluster {
 impl PyLocalCluster {
     /// Start `n_workers` workers as `launcher... worker ADDRESS ...` processes (for
     /// Python: `[sys.executable, "-m", "tessera"]`) and wait until they have joined.
+    /// `allowed_failures`: err a task once it has been running on this many workers that
+    /// died (the scheduler's default, 3, when `None`).
     #[new]
-    #[pyo3(signature = (n_workers, threads_per_worker, memory_limit, launcher, worker_timeout_ms = 10_000))]
+    #[pyo3(signature = (n_workers, threads_per_worker, memory_limit, launcher, worker_timeout_ms = 10_000, allowed_failures = None))]
     fn new(
         py: Python<'_>,
         n_workers: usize,
@@ -206,6 +208,7 @@ impl PyLocalCluster {
         memory_limit: Option<u64>,
         launcher: Vec<String>,
         worker_timeout_ms: u64,
+        allowed_failures: Option<u32>,
     ) -> PyResult<PyLocalCluster> {
         let Some((program, args)) = launcher.split_first() else {
             return Err(pyo3::exceptions::PyValueError::new_err(
@@ -223,6 +226,9 @@ impl PyLocalCluster {
                 .worker_timeout(Duration::from_millis(worker_timeout_ms));
             if let Some(m) = memory_limit {
                 builder = builder.memory_limit(m);
+            }
+            if let Some(n) = allowed_failures {
+                builder = builder.allowed_failures(n);
             }
             builder.build()
         })?
