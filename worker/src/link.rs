@@ -70,7 +70,12 @@ where
         .map_err(|_| Error::Cluster("session closed before registering".into()))?;
     let mut inbound = open(ReceiverStream::new(outbound_rx))
         .await
-        .map_err(|s| Error::Cluster(format!("scheduler refused the worker: {}", s.message())))?
+        .map_err(|s| match s.code() {
+            tonic::Code::Unavailable => {
+                Error::Cluster(format!("cannot reach the scheduler: {}", s.message()))
+            }
+            _ => Error::Cluster(format!("scheduler refused the worker: {}", s.message())),
+        })?
         .into_inner();
     match inbound.message().await {
         Ok(Some(SchedulerMessage::Welcome {
@@ -97,12 +102,13 @@ where
 
 /// Open a new session after the scheduler was lost, retrying with backoff for up to
 /// `within`; each attempt registers with a fresh `registration()` (the held results
-/// change while the worker waits). The error names the last failure.
+/// change while the worker waits). The error says how many attempts failed and how the
+/// last one did.
 pub(crate) async fn reopen<F, Fut>(
     open_stream: &F,
     registration: impl Fn() -> WorkerRegistration,
     within: Duration,
-) -> Result<Session>
+) -> std::result::Result<Session, String>
 where
     F: Fn(ReceiverStream<WorkerMessage>) -> Fut,
     Fut: Future<Output = std::result::Result<Response<Streaming<SchedulerMessage>>, Status>>,
@@ -110,22 +116,22 @@ where
     let deadline = Instant::now() + within;
     let mut pause = FIRST_BACKOFF;
     let mut attempts = 0u32;
+    let mut last = String::from("no attempt made");
     loop {
         let remaining = deadline.saturating_duration_since(Instant::now());
+        if remaining.is_zero() {
+            return Err(format!("{attempts} attempts failed, the last with: {last}"));
+        }
         let limit = remaining.min(ATTEMPT_LIMIT);
         attempts += 1;
-        let last = match tokio::time::timeout(limit, open(open_stream, registration())).await {
+        last = match tokio::time::timeout(limit, open(open_stream, registration())).await {
             Ok(Ok(session)) => return Ok(session),
+            Ok(Err(Error::Cluster(message))) => message,
             Ok(Err(e)) => e.to_string(),
             Err(_) => format!("no answer within {:.1} s", limit.as_secs_f64()),
         };
         tracing::debug!(attempts, "reconnecting to the scheduler failed: {last}");
         let remaining = deadline.saturating_duration_since(Instant::now());
-        if remaining.is_zero() {
-            return Err(Error::Cluster(format!(
-                "{attempts} attempts failed; the last: {last}"
-            )));
-        }
         tokio::time::sleep(pause.min(remaining)).await;
         pause = (pause * 2).min(MAX_BACKOFF);
     }

@@ -191,9 +191,9 @@ pub async fn run_worker(config: WorkerConfig) -> Result<()> {
         drop(session);
         let scheduler = &config.scheduler;
         tracing::error!(
-            "lost the scheduler at {scheduler} ({lost}); reconnecting for up to {:.0} s, \
+            "lost the scheduler at {scheduler} ({lost}); reconnecting for up to {:?}, \
              keeping {} stored results",
-            config.reconnect_timeout.as_secs_f64(),
+            config.reconnect_timeout,
             store.len()
         );
         // Every shuffle this worker took part in is over or restarted by now: a restarted
@@ -205,8 +205,8 @@ pub async fn run_worker(config: WorkerConfig) -> Result<()> {
                 server.abort();
                 return Err(Error::Cluster(format!(
                     "lost the scheduler at {scheduler} ({lost}) and could not reconnect within \
-                     {:.0} s: {e}",
-                    config.reconnect_timeout.as_secs_f64()
+                     {:?}: {e}",
+                    config.reconnect_timeout
                 )));
             }
         };
