@@ -13,7 +13,7 @@ impl SchedulerState {
     /// Register a worker. A live worker with the same data address is removed first (the
     /// address can only be bound by one process, so the old one is gone). Results the
     /// worker says it holds (`reg.held`, after it lost its scheduler) are adopted where
-    /// they are still useful (see [`Self::adopt_held`]) and released on the worker
+    /// they are still useful (see `adopt_held`) and released on the worker
     /// otherwise. Tasks waiting for any worker and queued root tasks are placed at once.
     pub fn add_worker(&mut self, mut reg: WorkerRegistration, now_ms: u64) -> (WorkerId, Outputs) {
         self.observer.tick(now_ms);
