@@ -128,6 +128,7 @@ fn run(sub: Submission) -> Run {
             pid: i as u32,
             name: format!("w{i}"),
             metrics_address: String::new(),
+            held: Vec::new(),
         };
         let (id, out) = s.add_worker(reg, 0);
         assert_eq!(id as usize, i);

@@ -34,6 +34,10 @@ pub enum Command {
         /// Declare a worker dead after this long without a heartbeat (e.g. 10s, 500ms).
         #[arg(long, default_value = "10s", value_parser = parse_duration)]
         worker_timeout: Duration,
+        /// Err a task once it has been running on this many workers that died (a task
+        /// that kills its workers must not take down the whole cluster).
+        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
+        allowed_failures: u32,
         /// Address of the dashboard, JSON API and /metrics (port 0 picks a free one;
         /// `off` serves none).
         #[arg(long, default_value = "127.0.0.1:8787", value_parser = parse_optional_addr)]
@@ -85,6 +89,11 @@ pub enum Command {
         /// Token and TLS for this worker's data service and its calls to the cluster.
         #[command(flatten)]
         security: SecurityArgs,
+        /// When the scheduler is lost (its connection closes, or it sends nothing for its
+        /// worker timeout), keep trying to reconnect this long, keeping the stored
+        /// results, before exiting with an error (e.g. 60s, 5m).
+        #[arg(long, default_value = "60s", value_parser = parse_duration)]
+        reconnect_timeout: Duration,
     },
     /// Start a scheduler and workers on this machine and wait for Ctrl-C.
     Local {
@@ -101,6 +110,12 @@ pub enum Command {
         /// endpoint); their files are printed for clients and removed on exit.
         #[arg(long)]
         secure: bool,
+        /// Declare a worker dead after this long without a heartbeat (e.g. 10s, 500ms).
+        #[arg(long, default_value = "10s", value_parser = parse_duration)]
+        worker_timeout: Duration,
+        /// Err a task once it has been running on this many workers that died.
+        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
+        allowed_failures: u32,
     },
     /// Write a self-signed CA, a certificate every member presents (as server and
     /// client) and a random token into DIR, for `--tls-*` and `--token-file`.
@@ -244,6 +259,7 @@ pub fn run(cli: Cli) -> Result<()> {
             host,
             port,
             worker_timeout,
+            allowed_failures,
             dashboard_address,
             security,
         } => runtime(2)?.block_on(async move {
@@ -261,7 +277,10 @@ pub fn run(cli: Cli) -> Result<()> {
                     .clamp(Duration::from_millis(50), Duration::from_secs(1)),
                 dashboard: dashboard_address.0,
                 security,
-                ..Default::default()
+                state: tessera_scheduler::state::SchedulerConfig {
+                    allowed_failures,
+                    ..Default::default()
+                },
             };
             let service = tessera_scheduler::service::SchedulerService::new(config);
             if let Some(bound) = service.start_dashboard().await? {
@@ -283,6 +302,7 @@ pub fn run(cli: Cli) -> Result<()> {
             memory_target,
             memory_pause,
             security,
+            reconnect_timeout,
         } => {
             let threads = threads.unwrap_or_else(|| {
                 std::thread::available_parallelism()
@@ -302,6 +322,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 memory_target,
                 memory_pause,
                 security: security.files().load()?,
+                reconnect_timeout,
             };
             runtime(2)?.block_on(tessera_worker::run_worker(config))
         }
@@ -310,11 +331,15 @@ pub fn run(cli: Cli) -> Result<()> {
             threads_per_worker,
             memory_limit,
             secure,
+            worker_timeout,
+            allowed_failures,
         } => {
             let mut builder = LocalCluster::builder()
                 .workers(workers)
                 .threads_per_worker(threads_per_worker)
-                .secure(secure);
+                .secure(secure)
+                .worker_timeout(worker_timeout)
+                .allowed_failures(allowed_failures);
             if let Some(m) = memory_limit {
                 builder = builder.memory_limit(m);
             }
@@ -410,5 +435,69 @@ mod tests {
             }
         ));
         assert!(Cli::try_parse_from(["tessera", "--log-format", "xml", "local"]).is_err());
+    }
+
+    #[test]
+    fn failure_handling_flags_parse_and_bad_ones_are_refused() {
+        use clap::Parser;
+        let cli = Cli::try_parse_from(["tessera", "scheduler", "--allowed-failures", "1"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Scheduler {
+                allowed_failures: 1,
+                ..
+            }
+        ));
+        let cli = Cli::try_parse_from(["tessera", "scheduler"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Scheduler {
+                allowed_failures: 3,
+                ..
+            }
+        ));
+        assert!(Cli::try_parse_from(["tessera", "scheduler", "--allowed-failures", "0"]).is_err());
+        let cli = Cli::try_parse_from([
+            "tessera",
+            "local",
+            "--worker-timeout",
+            "3s",
+            "--allowed-failures",
+            "5",
+        ])
+        .unwrap();
+        let Command::Local {
+            worker_timeout,
+            allowed_failures,
+            ..
+        } = cli.command
+        else {
+            panic!("not local: {:?}", cli.command);
+        };
+        assert_eq!(worker_timeout, Duration::from_secs(3));
+        assert_eq!(allowed_failures, 5);
+        let cli = Cli::try_parse_from([
+            "tessera",
+            "worker",
+            "127.0.0.1:1",
+            "--reconnect-timeout",
+            "500ms",
+        ])
+        .unwrap();
+        let Command::Worker {
+            reconnect_timeout, ..
+        } = cli.command
+        else {
+            panic!("not worker: {:?}", cli.command);
+        };
+        assert_eq!(reconnect_timeout, Duration::from_millis(500));
+        let cli = Cli::try_parse_from(["tessera", "worker", "127.0.0.1:1"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Worker {
+                reconnect_timeout,
+                ..
+            } if reconnect_timeout == tessera_worker::session::DEFAULT_RECONNECT_TIMEOUT
+        ));
     }
 }

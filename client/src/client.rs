@@ -22,6 +22,8 @@ use tessera_worker::transport::{AuthedChannel, authed, scheduler_endpoint};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_stream::wrappers::UnboundedReceiverStream;
 
+mod session;
+
 /// Where a wanted key stands, as last reported by the scheduler.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) enum KeyStatus {
@@ -107,45 +109,6 @@ impl ClientInner {
             let _ = self.outbound.send(ClientMessage::Release(keys.to_vec()));
         }
     }
-
-    fn handle(&self, event: ClientEvent) {
-        match event {
-            ClientEvent::Welcome { client_id } => tracing::debug!(client_id, "connected"),
-            ClientEvent::Submitted { id, error } => {
-                if let Some(tx) = lock(&self.submissions).remove(&id) {
-                    let _ = tx.send(error);
-                }
-            }
-            ClientEvent::InMemory { key, holders, .. } => {
-                self.set(&key, KeyStatus::InMemory { holders })
-            }
-            ClientEvent::Erred { key, error } => self.set(&key, KeyStatus::Erred(error)),
-            ClientEvent::Progress(p) => self.progress.update(p),
-        }
-    }
-
-    fn set(&self, key: &TaskKey, status: KeyStatus) {
-        if let Some(entry) = lock(&self.keys).get(key) {
-            entry.status.send_replace(status);
-        }
-    }
-
-    fn lose_everything(&self, reason: &str) {
-        let _ = self.closed.set(reason.to_string());
-        for entry in lock(&self.keys).values() {
-            if matches!(
-                *entry.status.borrow(),
-                KeyStatus::Pending | KeyStatus::InMemory { .. }
-            ) {
-                entry
-                    .status
-                    .send_replace(KeyStatus::Lost(reason.to_string()));
-            }
-        }
-        for (_, tx) in lock(&self.submissions).drain() {
-            let _ = tx.send(Some(reason.to_string()));
-        }
-    }
 }
 
 impl Drop for ClientInner {
@@ -199,11 +162,19 @@ impl Client {
         let first = runtime
             .block_on(inbound.message())
             .map_err(|s| Error::Cluster(format!("scheduler session failed: {}", s.message())))?;
-        if !matches!(first.as_deref(), Some([ClientEvent::Welcome { .. }])) {
-            return Err(Error::Cluster(format!(
-                "expected Welcome from the scheduler, got {first:?}"
-            )));
-        }
+        // The scheduler's worker timeout also bounds how long it may stay silent here: it
+        // sends a heartbeat every interval, so a longer silence means it is frozen or
+        // unreachable though the connection looks open.
+        let silence_limit = match first.as_deref() {
+            Some([ClientEvent::Welcome { timeout_ms, .. }]) => {
+                (*timeout_ms > 0).then(|| Duration::from_millis(*timeout_ms))
+            }
+            _ => {
+                return Err(Error::Cluster(format!(
+                    "expected Welcome from the scheduler, got {first:?}"
+                )));
+            }
+        };
         let _ = &mut scheduler;
         let inner = Arc::new(ClientInner {
             runtime: Some(runtime),
@@ -218,24 +189,9 @@ impl Client {
             closed: std::sync::OnceLock::new(),
         });
         let weak = Arc::downgrade(&inner);
-        inner.runtime().spawn(async move {
-            let reason = loop {
-                match inbound.message().await {
-                    Ok(Some(events)) => {
-                        let Some(inner) = weak.upgrade() else { return };
-                        for event in events {
-                            inner.handle(event);
-                        }
-                    }
-                    Ok(None) => break format!("the scheduler at {address} closed the session"),
-                    Err(s) => break format!("lost the scheduler at {address}: {}", s.message()),
-                }
-            };
-            if let Some(inner) = weak.upgrade() {
-                tracing::error!("{reason}");
-                inner.lose_everything(&reason);
-            }
-        });
+        inner
+            .runtime()
+            .spawn(session::read_events(weak, inbound, address, silence_limit));
         Ok(Client { inner })
     }
 
@@ -401,7 +357,11 @@ impl Client {
             Ok(None) => Ok(hold),
             Ok(Some(error)) => {
                 refuse();
-                Err(Error::Cluster(format!("submission refused: {error}")))
+                // A lost session answers pending submissions with its reason: say that.
+                match self.inner.closed.get() {
+                    Some(reason) if *reason == error => Err(Error::Cluster(error)),
+                    _ => Err(Error::Cluster(format!("submission refused: {error}"))),
+                }
             }
             Err(_) => Err(Error::Cluster(
                 "the scheduler session closed during submission".into(),

@@ -33,6 +33,8 @@ pub struct LocalClusterBuilder {
     security_files: SecurityFiles,
     /// Generate a fresh CA, certificate and token for this cluster.
     secure: bool,
+    /// The scheduler's `--allowed-failures` (its default when `None`).
+    allowed_failures: Option<u32>,
 }
 
 impl Default for LocalClusterBuilder {
@@ -50,6 +52,7 @@ impl Default for LocalClusterBuilder {
             worker_metrics: true,
             security_files: SecurityFiles::default(),
             secure: false,
+            allowed_failures: None,
         }
     }
 }
@@ -93,6 +96,13 @@ impl LocalClusterBuilder {
     /// How long a silent worker is given before the scheduler declares it dead.
     pub fn worker_timeout(mut self, t: Duration) -> Self {
         self.worker_timeout = t;
+        self
+    }
+
+    /// Err a task once it has been running on this many workers that died (default 3;
+    /// at least 1).
+    pub fn allowed_failures(mut self, n: u32) -> Self {
+        self.allowed_failures = Some(n);
         self
     }
 
@@ -140,6 +150,9 @@ impl LocalClusterBuilder {
             None
         };
         let security = self.security_files.load()?;
+        if self.allowed_failures == Some(0) {
+            return Err(Error::other("allowed_failures must be at least 1"));
+        }
         let (program, entry_env) = if self.use_current_exe {
             let exe =
                 std::env::current_exe().map_err(|e| Error::other(format!("current_exe: {e}")))?;
@@ -166,7 +179,8 @@ impl LocalClusterBuilder {
             credentials_dir,
         };
         let timeout = format!("{}ms", self.worker_timeout.as_millis());
-        let mut scheduler = cluster.spawn(&[
+        let allowed = self.allowed_failures.map(|n| n.to_string());
+        let mut args = vec![
             "scheduler",
             "--host",
             "127.0.0.1",
@@ -176,7 +190,11 @@ impl LocalClusterBuilder {
             &timeout,
             "--dashboard-address",
             &self.dashboard_address,
-        ])?;
+        ];
+        if let Some(n) = &allowed {
+            args.extend(["--allowed-failures", n.as_str()]);
+        }
+        let mut scheduler = cluster.spawn(&args)?;
         let line = read_ready_line(
             &mut scheduler,
             "tessera scheduler listening on ",

@@ -316,6 +316,7 @@ mod tests {
                 pid: 1,
                 name: addr.to_string(),
                 metrics_address: String::new(),
+                held: Vec::new(),
             },
             metrics: WorkerMetrics::default(),
             processing: 0,

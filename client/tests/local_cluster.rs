@@ -47,6 +47,8 @@ fn scheduler_and_worker_commands_form_a_cluster() {
                     "1GiB",
                     "--host",
                     "127.0.0.1",
+                    "--reconnect-timeout",
+                    "2s",
                 ])
                 .stdout(Stdio::null())
                 .spawn()
@@ -73,7 +75,8 @@ fn scheduler_and_worker_commands_form_a_cluster() {
         .unwrap();
     assert_eq!(total.into_scalar(), 10_000.0);
 
-    // A worker whose scheduler dies exits with an error instead of hanging.
+    // A worker whose scheduler dies and does not come back within its reconnect timeout
+    // exits with an error instead of hanging.
     scheduler.kill().unwrap();
     scheduler.wait().unwrap();
     for w in &mut workers {

@@ -38,6 +38,13 @@ pub struct WorkerRegistration {
     /// the worker serves none.
     #[serde(default)]
     pub metrics_address: String,
+    /// Results the worker already holds, with their sizes in bytes: empty for a new
+    /// worker; a worker that lost its scheduler and registers again lists its store, so
+    /// that results the scheduler still tracks are not recomputed. The scheduler answers
+    /// keys it does not want (unknown to a restarted scheduler, or no longer needed)
+    /// with `Release`.
+    #[serde(default)]
+    pub held: Vec<(TaskKey, u64)>,
 }
 
 /// One thing that happened on a worker.
@@ -157,9 +164,17 @@ pub enum SchedulerMessage {
         worker_id: WorkerId,
         /// How often the worker must send a heartbeat, in milliseconds.
         heartbeat_interval_ms: u64,
+        /// The scheduler's worker timeout in milliseconds: a worker silent this long is
+        /// declared dead, and a worker that hears nothing from the scheduler this long
+        /// (not even [`SchedulerMessage::Heartbeat`]) treats it as lost (0: never).
+        #[serde(default)]
+        worker_timeout_ms: u64,
     },
     /// Commands, in order.
     Batch(Vec<WorkerCommand>),
+    /// The scheduler is alive: sent every heartbeat interval, so that a worker notices a
+    /// frozen or unreachable scheduler whose connection stays open.
+    Heartbeat,
 }
 
 /// An instruction to a worker.
@@ -251,6 +266,13 @@ pub enum ClientEvent {
     Welcome {
         /// The client's id.
         client_id: ClientId,
+        /// How often the scheduler sends [`ClientEvent::Heartbeat`], in milliseconds.
+        #[serde(default)]
+        heartbeat_interval_ms: u64,
+        /// A client that hears nothing from the scheduler this long, in milliseconds,
+        /// treats it as lost (0: never). The scheduler's worker timeout.
+        #[serde(default)]
+        timeout_ms: u64,
     },
     /// A submission was accepted (or refused with a reason).
     Submitted {
@@ -279,6 +301,9 @@ pub enum ClientEvent {
     /// its tasks finish, and once when the last one does). Counts cover the tasks the
     /// submission added; tasks it reused from earlier computations are not included.
     Progress(SubmissionProgress),
+    /// The scheduler is alive: sent every heartbeat interval, so that a client notices a
+    /// frozen or unreachable scheduler whose connection stays open.
+    Heartbeat,
 }
 
 /// Progress of one submission: its new tasks, finished and erred.

@@ -220,8 +220,10 @@ impl PyLocalCluster {
 impl PyLocalCluster {
     /// Start `n_workers` workers as `launcher... worker ADDRESS ...` processes (for
     /// Python: `[sys.executable, "-m", "tessera"]`) and wait until they have joined.
+    /// `allowed_failures`: err a task once it has been running on this many workers that
+    /// died (the scheduler's default, 3, when `None`).
     #[new]
-    #[pyo3(signature = (n_workers, threads_per_worker, memory_limit, launcher, worker_timeout_ms = 10_000, secure = false, security = None))]
+    #[pyo3(signature = (n_workers, threads_per_worker, memory_limit, launcher, worker_timeout_ms = 10_000, secure = false, security = None, allowed_failures = None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -232,6 +234,7 @@ impl PyLocalCluster {
         worker_timeout_ms: u64,
         secure: bool,
         security: Option<FileNames>,
+        allowed_failures: Option<u32>,
     ) -> PyResult<PyLocalCluster> {
         let files = security_files(security);
         let Some((program, args)) = launcher.split_first() else {
@@ -252,6 +255,9 @@ impl PyLocalCluster {
                 .secure(secure);
             if let Some(m) = memory_limit {
                 builder = builder.memory_limit(m);
+            }
+            if let Some(n) = allowed_failures {
+                builder = builder.allowed_failures(n);
             }
             builder.build()
         })?

@@ -65,10 +65,13 @@ def _memory_bytes(memory_limit):
 class LocalCluster:
     """A scheduler and `n_workers` worker processes on this machine. Each worker is
     `python -m tessera worker ...`: a Python process hosting the Rust worker, so Python
-    functions (`map_blocks`) run next to the data."""
+    functions (`map_blocks`) run next to the data. `worker_timeout` (seconds): a worker
+    silent this long is declared dead; `allowed_failures`: a task that was running on this
+    many workers that died is erred instead of retried (the scheduler's default, 3)."""
 
     def __init__(self, n_workers=None, threads_per_worker=None, memory_limit="auto",
-                 *, worker_timeout=10.0, security=None, **kwargs):
+                 *, worker_timeout=10.0, allowed_failures=None, security=None,
+                 **kwargs):
         cores = os.cpu_count() or 1
         if n_workers is None:
             n_workers = builtins.min(cores, 4) if threads_per_worker is None else builtins.max(
@@ -77,6 +80,8 @@ class LocalCluster:
             threads_per_worker = builtins.max(1, cores // n_workers)
         if int(n_workers) < 1 or int(threads_per_worker) < 1:
             raise ValueError("a LocalCluster needs at least one worker with one thread")
+        if allowed_failures is not None and int(allowed_failures) < 1:
+            raise ValueError(f"allowed_failures must be at least 1, not {allowed_failures!r}")
         # Workers find the modules of functions shipped by reference on our sys.path.
         previous = os.environ.get("PYTHONPATH")
         paths = [p if p else os.getcwd() for p in sys.path]
@@ -88,6 +93,7 @@ class LocalCluster:
                 int(worker_timeout * 1000),
                 security is True,
                 security._files() if isinstance(security, Security) else None,
+                None if allowed_failures is None else int(allowed_failures),
             )
         finally:
             if previous is None:

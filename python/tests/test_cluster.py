@@ -161,3 +161,31 @@ def test_killed_worker_during_compute_still_gives_the_right_answer():
                 killer.join()
             assert not alive(cluster.worker_pids[0])
             np.testing.assert_array_equal((slow + 1).compute(), np.arange(40.0) * 3 + 1)
+
+
+def test_allowed_failures_errs_a_task_whose_worker_died():
+    with pytest.raises(ValueError, match="allowed_failures"):
+        ts.LocalCluster(n_workers=1, threads_per_worker=1, allowed_failures=0)
+    with ts.LocalCluster(n_workers=2, threads_per_worker=1, allowed_failures=1) as cluster:
+        with ts.Client(cluster) as client:
+            slow = ta.arange(4, chunks=2, dtype="float64").map_blocks(
+                lambda b: (time.sleep(3), b)[1], dtype=float)
+
+            def kill_a_busy_worker():
+                deadline = time.monotonic() + 30
+                while time.monotonic() < deadline:
+                    for w in client.scheduler_info()["workers"]:
+                        if w["processing"] > 0:
+                            pid = w["registration"]["pid"]
+                            cluster.kill_worker(cluster.worker_pids.index(pid))
+                            return
+                    time.sleep(0.05)
+
+            killer = threading.Thread(target=kill_a_busy_worker)
+            killer.start()
+            try:
+                # One dead worker is enough to err the task it was running.
+                with pytest.raises(Exception, match=r"allowed_failures = 1"):
+                    slow.compute()
+            finally:
+                killer.join()

@@ -195,7 +195,10 @@ impl SchedulerService {
         self.now_ms()
     }
 
-    /// Declare silent workers dead, periodically, until the service is dropped.
+    /// Declare silent workers dead and tell every worker and client that the scheduler is
+    /// alive (a heartbeat on each session stream), periodically, until the service is
+    /// dropped. The heartbeats let both sides notice a frozen or unreachable scheduler whose
+    /// connections stay open, within the worker timeout.
     fn spawn_reaper(&self) {
         let this = self.clone();
         tokio::spawn(async move {
@@ -213,6 +216,12 @@ impl SchedulerService {
                     }
                 }
                 inner.route(outputs);
+                for tx in inner.workers.values() {
+                    let _ = tx.send(Ok(SchedulerMessage::Heartbeat));
+                }
+                for tx in inner.clients.values() {
+                    let _ = tx.send(Ok(vec![ClientEvent::Heartbeat]));
+                }
             }
         });
     }
@@ -285,6 +294,7 @@ impl Scheduler for SchedulerService {
             let _ = tx.send(Ok(SchedulerMessage::Welcome {
                 worker_id: id,
                 heartbeat_interval_ms: self.config.heartbeat_interval.as_millis() as u64,
+                worker_timeout_ms: self.config.worker_timeout.as_millis() as u64,
             }));
             inner.workers.insert(id, tx);
             inner.route(outputs);
@@ -328,7 +338,11 @@ impl Scheduler for SchedulerService {
         let id = {
             let mut inner = self.lock();
             let id = inner.state.add_client();
-            let _ = tx.send(Ok(vec![ClientEvent::Welcome { client_id: id }]));
+            let _ = tx.send(Ok(vec![ClientEvent::Welcome {
+                client_id: id,
+                heartbeat_interval_ms: self.config.heartbeat_interval.as_millis() as u64,
+                timeout_ms: self.config.worker_timeout.as_millis() as u64,
+            }]));
             inner.clients.insert(id, tx);
             id
         };

@@ -3,6 +3,7 @@
 
 pub mod executor;
 pub mod flight;
+mod link;
 pub mod memory;
 pub mod metrics;
 pub mod metrics_http;

@@ -1,5 +1,5 @@
 //! A worker's life: bind the Flight service, register with the scheduler, then run the
-//! commands it sends while streaming batched events and heartbeats back.
+//! commands it sends while streaming batched events and heartbeats back; reconnect if lost.
 
 use crate::executor::Executor;
 use crate::flight::{DataService, MAX_FLIGHT_MESSAGE};
@@ -51,7 +51,13 @@ pub struct WorkerConfig {
     pub memory_pause: f64,
     /// Token and TLS for the Flight service and for calls to the scheduler and peers.
     pub security: Security,
+    /// How long a worker that lost its scheduler keeps trying to reconnect (keeping its
+    /// stored results) before it exits with an error.
+    pub reconnect_timeout: Duration,
 }
+
+/// How long a worker tries to reconnect to a lost scheduler by default.
+pub const DEFAULT_RECONNECT_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The default fraction of the memory limit that stored values may take in memory.
 pub const DEFAULT_MEMORY_TARGET: f64 = 0.6;
@@ -84,7 +90,10 @@ fn is_loopback_host(address: &str) -> bool {
 /// Most events sent in one batch.
 const MAX_BATCH: usize = 8192;
 
-/// Run a worker until the scheduler goes away (an error) or the process is stopped.
+/// Run a worker until the process is stopped, or until the scheduler is lost (its session
+/// closes or fails, or it sends nothing for its worker timeout) and stays unreachable for
+/// `reconnect_timeout` (an error). While reconnecting the worker keeps its store and serves
+/// it to peers; it registers again listing what it holds.
 pub async fn run_worker(config: WorkerConfig) -> Result<()> {
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -155,48 +164,27 @@ pub async fn run_worker(config: WorkerConfig) -> Result<()> {
         .await
         .map_err(|e| Error::Cluster(format!("cannot reach scheduler {}: {e}", config.scheduler)))?;
     let channel = crate::transport::authed(channel, &config.security);
-    let mut scheduler = SchedulerClient::new(channel)
+    let scheduler = SchedulerClient::new(channel)
         .max_decoding_message_size(MAX_GRPC_MESSAGE)
         .max_encoding_message_size(MAX_GRPC_MESSAGE);
 
-    let (outbound, outbound_rx) = mpsc::channel::<WorkerMessage>(64);
-    let registration = WorkerRegistration {
+    let open = |requests: ReceiverStream<WorkerMessage>| {
+        let mut scheduler = scheduler.clone();
+        async move { scheduler.worker_session(requests).await }
+    };
+    // Each registration lists what the store holds: nothing at first; after a lost
+    // scheduler, the results this worker kept (see `WorkerRegistration::held`).
+    let registration = || WorkerRegistration {
         data_address: data_address.clone(),
         threads: config.threads as u32,
         memory_limit: config.memory_limit,
         pid: std::process::id(),
         name: config.name.clone().unwrap_or_else(|| data_address.clone()),
-        metrics_address,
+        metrics_address: metrics_address.clone(),
+        held: store.held(),
     };
-    outbound
-        .send(WorkerMessage::Register(registration))
-        .await
-        .map_err(|_| Error::Cluster("session closed before registering".into()))?;
-    let mut inbound = scheduler
-        .worker_session(ReceiverStream::new(outbound_rx))
-        .await
-        .map_err(|s| Error::Cluster(format!("scheduler refused the worker: {}", s.message())))?
-        .into_inner();
-    let heartbeat_ms = match inbound.message().await {
-        Ok(Some(SchedulerMessage::Welcome {
-            worker_id,
-            heartbeat_interval_ms,
-        })) => {
-            tracing::info!(worker_id, %data_address, scheduler = %config.scheduler, "worker registered");
-            heartbeat_interval_ms
-        }
-        Ok(other) => {
-            return Err(Error::Cluster(format!(
-                "expected Welcome from the scheduler, got {other:?}"
-            )));
-        }
-        Err(s) => {
-            return Err(Error::Cluster(format!(
-                "scheduler session failed: {}",
-                s.message()
-            )));
-        }
-    };
+    let mut session = crate::link::open(&open, registration()).await?;
+    tracing::info!(worker_id = session.worker_id, %data_address, scheduler = %config.scheduler, "worker registered");
     // Ready line for LocalCluster and operators.
     // A closed stdout (the reader went away) must not stop the worker.
     {
@@ -206,6 +194,9 @@ pub async fn run_worker(config: WorkerConfig) -> Result<()> {
     }
 
     let (events, events_rx) = mpsc::unbounded_channel();
+    // Events outlive sessions: while the scheduler is lost they wait here, and each
+    // session's forwarder takes the receiver for as long as the session lasts.
+    let events_rx = Arc::new(tokio::sync::Mutex::new(events_rx));
     let executor = Executor::new(
         store.clone(),
         peers,
@@ -217,54 +208,76 @@ pub async fn run_worker(config: WorkerConfig) -> Result<()> {
         memory.clone(),
     )
     .map_err(|e| Error::Cluster(format!("cannot start the kernel pool: {e}")))?;
-    tokio::spawn(send_batches(events_rx, outbound.clone()));
     tokio::spawn(heartbeats(
-        events,
+        events.clone(),
         memory,
         store.clone(),
         counters,
         shuffles.clone(),
-        Duration::from_millis(heartbeat_ms.max(10)),
+        session.heartbeat_interval,
     ));
 
     loop {
-        match inbound.message().await {
-            Ok(Some(SchedulerMessage::Batch(commands))) => {
-                for command in commands {
-                    match command {
-                        WorkerCommand::Compute(task) => executor.compute(task),
-                        WorkerCommand::Release(keys) => store.remove(&keys),
-                        WorkerCommand::ForgetShuffle { id, attempt } => {
-                            shuffles.forget(&id, attempt)
-                        }
-                        WorkerCommand::Steal(key) => {
-                            let stolen = executor.steal(&key);
-                            let _ = executor_events(
-                                &outbound,
-                                WorkerEvent::StealAnswer { key, stolen },
-                            )
-                            .await;
-                        }
-                    }
-                }
+        let forwarder = tokio::spawn(send_batches(events_rx.clone(), session.outbound.clone()));
+        let lost = serve_session(&mut session, &executor, &store, &shuffles, &events).await;
+        forwarder.abort();
+        drop(session);
+        let scheduler = &config.scheduler;
+        tracing::error!(
+            "lost the scheduler at {scheduler} ({lost}); reconnecting for up to {:?}, \
+             keeping {} stored results",
+            config.reconnect_timeout,
+            store.len()
+        );
+        // Every shuffle this worker took part in is over or restarted by now: a restarted
+        // scheduler starts afresh, the same one restarts those it owned partitions of.
+        shuffles.clear();
+        session = match crate::link::reopen(&open, registration, config.reconnect_timeout).await {
+            Ok(s) => s,
+            Err(e) => {
+                server.abort();
+                return Err(Error::Cluster(format!(
+                    "lost the scheduler at {scheduler} ({lost}) and could not reconnect within \
+                     {:?}: {e}",
+                    config.reconnect_timeout
+                )));
             }
-            Ok(Some(SchedulerMessage::Welcome { .. })) => {
+        };
+        tracing::warn!(
+            worker_id = session.worker_id,
+            "reconnected to the scheduler at {scheduler}; reported {} stored results",
+            store.len()
+        );
+    }
+}
+
+/// Run one session's commands until the scheduler is lost; returns why.
+async fn serve_session(
+    session: &mut crate::link::Session,
+    executor: &Arc<Executor>,
+    store: &ChunkStore,
+    shuffles: &ShuffleBuffers,
+    events: &mpsc::UnboundedSender<WorkerEvent>,
+) -> String {
+    loop {
+        let commands = match session.next().await {
+            Ok(SchedulerMessage::Batch(commands)) => commands,
+            Ok(SchedulerMessage::Heartbeat) => continue,
+            Ok(SchedulerMessage::Welcome { .. }) => {
                 tracing::warn!("ignoring a second Welcome from the scheduler");
+                continue;
             }
-            Ok(None) => {
-                server.abort();
-                return Err(Error::Cluster(format!(
-                    "scheduler {} closed the session",
-                    config.scheduler
-                )));
-            }
-            Err(s) => {
-                server.abort();
-                return Err(Error::Cluster(format!(
-                    "lost the scheduler {}: {}",
-                    config.scheduler,
-                    s.message()
-                )));
+            Err(lost) => return lost,
+        };
+        for command in commands {
+            match command {
+                WorkerCommand::Compute(task) => executor.compute(task),
+                WorkerCommand::Release(keys) => store.remove(&keys),
+                WorkerCommand::ForgetShuffle { id, attempt } => shuffles.forget(&id, attempt),
+                WorkerCommand::Steal(key) => {
+                    let stolen = executor.steal(&key);
+                    let _ = events.send(WorkerEvent::StealAnswer { key, stolen });
+                }
             }
         }
     }
@@ -281,18 +294,12 @@ async fn route_ip_to(scheduler: &str) -> Result<String> {
     Ok(local.ip().to_string())
 }
 
-async fn executor_events(outbound: &mpsc::Sender<WorkerMessage>, event: WorkerEvent) -> Result<()> {
-    outbound
-        .send(WorkerMessage::Batch(vec![event]))
-        .await
-        .map_err(|_| Error::Cluster("scheduler session closed".into()))
-}
-
 /// Forward events in batches: wait for one, then take whatever else is already queued.
 async fn send_batches(
-    mut events: mpsc::UnboundedReceiver<WorkerEvent>,
+    events: Arc<tokio::sync::Mutex<mpsc::UnboundedReceiver<WorkerEvent>>>,
     outbound: mpsc::Sender<WorkerMessage>,
 ) {
+    let mut events = events.lock().await;
     while let Some(first) = events.recv().await {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {

@@ -150,6 +150,15 @@ impl ShuffleBuffers {
         }
     }
 
+    /// Drop every buffer and every forgotten-attempt mark. For a worker that joins a
+    /// scheduler again: a restarted scheduler numbers attempts afresh, and the one it lost
+    /// contact with restarted every shuffle this worker owned partitions of.
+    pub fn clear(&self) {
+        let mut buffers = self.lock();
+        buffers.clear();
+        self.bytes.store(0, Ordering::Relaxed);
+    }
+
     /// Number of shuffles with pieces held (for tests).
     pub fn active(&self) -> usize {
         self.lock().values().filter(|b| !b.parts.is_empty()).count()

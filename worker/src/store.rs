@@ -167,6 +167,18 @@ impl ChunkStore {
         })
     }
 
+    /// Every held key with its size in memory (spilled values included): what a worker
+    /// reports when it registers again with a scheduler.
+    pub fn held(&self) -> Vec<(TaskKey, u64)> {
+        self.lock()
+            .slots
+            .iter()
+            .map(|(k, s)| match s {
+                Slot::Memory { nbytes, .. } | Slot::Disk { nbytes, .. } => (k.clone(), *nbytes),
+            })
+            .collect()
+    }
+
     /// Whether `key` is held (in memory or on disk).
     pub fn contains(&self, key: &TaskKey) -> bool {
         self.lock().slots.contains_key(key)

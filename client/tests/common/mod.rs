@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod http;
+pub mod procs;
 
 use std::time::Duration;
 use tessera::LocalCluster;

@@ -5,6 +5,7 @@ mod harness;
 mod heartbeats;
 mod observe;
 mod recovery;
+mod rejoin;
 mod shuffle;
 mod sim;
 mod unit;

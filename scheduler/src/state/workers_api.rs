@@ -11,9 +11,11 @@ use tessera_core::wire::{WorkerEvent, WorkerId, WorkerRegistration};
 
 impl SchedulerState {
     /// Register a worker. A live worker with the same data address is removed first (the
-    /// address can only be bound by one process, so the old one is gone). Tasks waiting for
-    /// any worker and queued root tasks are placed at once.
-    pub fn add_worker(&mut self, reg: WorkerRegistration, now_ms: u64) -> (WorkerId, Outputs) {
+    /// address can only be bound by one process, so the old one is gone). Results the
+    /// worker says it holds (`reg.held`, after it lost its scheduler) are adopted where
+    /// they are still useful (see `adopt_held`) and released on the worker
+    /// otherwise. Tasks waiting for any worker and queued root tasks are placed at once.
+    pub fn add_worker(&mut self, mut reg: WorkerRegistration, now_ms: u64) -> (WorkerId, Outputs) {
         self.observer.tick(now_ms);
         let mut out = Outputs::default();
         if let Some(&old) = self.workers.by_addr.get(&reg.data_address) {
@@ -23,18 +25,70 @@ impl SchedulerState {
                 "a new worker registered with the same data address",
             );
         }
+        // The held list is consumed here, not kept (or shown) with the registration.
+        let held = std::mem::take(&mut reg.held);
         let w = self
             .workers
             .add(WorkerRecord::new(reg, now_ms), self.root_slack);
         let slots = self.workers.slots.len();
         self.mark.resize(slots, 0);
         self.local_bytes.resize(slots, 0);
+        self.adopt_held(w, held);
         for t in std::mem::take(&mut self.no_worker) {
             self.tasks.recs[t as usize].pos = u32::MAX;
             self.make_ready(t);
         }
         out.extend(self.finish_call());
         (WorkerId::from(w), out)
+    }
+
+    /// Take the results a (re)registering worker holds. Its list is a snapshot taken for
+    /// this new session, after every command of its old one, so it can be trusted as it is:
+    /// - a key in memory elsewhere gains this worker as one more holder;
+    /// - a key being recomputed (lost with this worker when it was declared dead, so
+    ///   waiting, queued or processing again) is in memory here now: the key is
+    ///   deterministic, so the held copy is the result, as a late `TaskFinished` would be;
+    /// - anything else is released on the worker: keys a restarted scheduler never heard
+    ///   of, keys no one needs any more (released, erred, forgotten), and results of shuffle
+    ///   tasks that are not in memory (their attempt may have been superseded).
+    fn adopt_held(&mut self, w: WIdx, held: Vec<(TaskKey, u64)>) {
+        let mut adopted = 0usize;
+        for (key, nbytes) in held {
+            let Some(t) = self.tasks.get(&key) else {
+                self.queue_release_key(w, key);
+                continue;
+            };
+            match self.tasks.recs[t as usize].state {
+                State::Memory => {
+                    self.add_holder(t, w);
+                    adopted += 1;
+                }
+                State::Waiting | State::Queued | State::NoWorker | State::Processing(_)
+                    if self.shuffle_of(t).is_none() =>
+                {
+                    self.accept_result(t, w, nbytes, None);
+                    adopted += 1;
+                }
+                _ => self.queue_release(w, t),
+            }
+        }
+        if adopted > 0 {
+            tracing::info!(
+                worker = w,
+                adopted,
+                "adopted results a returning worker holds"
+            );
+        }
+    }
+
+    /// Queue a `Release` of a key the scheduler does not track on worker `w`.
+    fn queue_release_key(&mut self, w: WIdx, key: TaskKey) {
+        if let Some(wr) = self.workers.get_mut(w) {
+            if wr.release_buf.is_empty() {
+                self.release_workers.push(w);
+            }
+            wr.release_buf.push(key);
+        }
     }
 
     /// Worker died or its stream closed: re-place its processing tasks (erring those that have

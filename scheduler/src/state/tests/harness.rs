@@ -34,6 +34,7 @@ pub fn reg(addr: &str, threads: u32) -> WorkerRegistration {
         pid: 1,
         name: addr.to_string(),
         metrics_address: String::new(),
+        held: Vec::new(),
     }
 }
 
