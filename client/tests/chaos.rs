@@ -1,6 +1,8 @@
-//! Chaos: a 3-worker cluster runs TPC-H joins and the array example back to back while a
+//! Chaos: a 3-worker cluster runs TPC-H joins and the array example side by side while a
 //! chaos thread SIGKILLs a random worker every 2-4 s and starts a replacement.
 //!
+//! Two computations are always in flight (a table query and an array example, each
+//! taking long enough that kills land among running tasks and held intermediates).
 //! Every result is checked (tables against DataFusion single-node on the same Parquet
 //! files, arrays against ndarray) and every computation is bounded by a watchdog that
 //! fails the test instead of hanging it. The chaos schedule comes from a seeded RNG whose
@@ -13,7 +15,7 @@ mod tables_support;
 use datafusion::arrow::record_batch::RecordBatch;
 use ndarray::{Array1, Array2, Axis};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 use tables_support::*;
@@ -25,10 +27,13 @@ use tessera::table::Context;
 const WATCHDOG: Duration = Duration::from_secs(90);
 
 /// Side of the square random array of the array example.
-const N: usize = 360;
+const N: usize = 1200;
 
-/// Chunk side of the array example (a 4 x 4 grid).
-const CHUNK: usize = 90;
+/// Chunk side of the array example (an 8 x 8 grid).
+const CHUNK: usize = 150;
+
+/// TPC-H scale factor of the table queries (the data the other table tests use).
+const TPCH_SF: f64 = 0.1;
 
 /// Seeds of the arrays the example cycles through (their references are computed
 /// before the chaos starts).
@@ -82,8 +87,39 @@ struct ChaosReport {
     error: Option<String>,
 }
 
+/// What the computations did.
+#[derive(Debug, Default)]
+struct Counts {
+    tables: usize,
+    arrays: usize,
+    /// Computations during which a worker was killed.
+    hit: usize,
+    slowest: Duration,
+}
+
+impl Counts {
+    /// Count one checked computation; print it when a kill landed during it or it was slow.
+    fn note(&mut self, name: &str, took: Duration, hit: bool, since: Instant) {
+        self.slowest = self.slowest.max(took);
+        self.hit += usize::from(hit);
+        if hit || took > Duration::from_secs(5) {
+            eprintln!(
+                "chaos: {name} right in {:.2}s at {:.1}s{}",
+                took.as_secs_f64(),
+                since.elapsed().as_secs_f64(),
+                if hit { ", through a kill" } else { "" }
+            );
+        }
+    }
+}
+
 /// Kill a random live worker every 2-4 s and start a replacement, until `stop`.
-fn chaos(cluster: &mut LocalCluster, seed: u64, stop: &AtomicBool) -> ChaosReport {
+fn chaos(
+    cluster: &mut LocalCluster,
+    seed: u64,
+    stop: &AtomicBool,
+    kills: &AtomicUsize,
+) -> ChaosReport {
     let mut rng = Rng(seed);
     let mut report = ChaosReport::default();
     // Indices (in start order, as `kill_worker` takes them) of the workers alive now.
@@ -104,6 +140,7 @@ fn chaos(cluster: &mut LocalCluster, seed: u64, stop: &AtomicBool) -> ChaosRepor
             break;
         }
         report.kills += 1;
+        kills.store(report.kills, Ordering::SeqCst);
         eprintln!(
             "chaos: killed worker {victim} (pid {pid}) after {pause:?}; kill {}",
             report.kills
@@ -119,22 +156,51 @@ fn chaos(cluster: &mut LocalCluster, seed: u64, stop: &AtomicBool) -> ChaosRepor
     report
 }
 
-/// Run `f` on its own thread and wait at most [`WATCHDOG`] for it; a hang fails the test
-/// (the stuck thread is left behind, and the cluster it talks to is killed on drop).
-fn watched<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
-    let (tx, rx) = mpsc::channel();
-    std::thread::Builder::new()
-        .name(format!("chaos-{what}"))
-        .spawn(move || {
-            let _ = tx.send(f());
-        })
-        .unwrap();
-    match rx.recv_timeout(WATCHDOG) {
-        Ok(v) => v,
-        Err(mpsc::RecvTimeoutError::Timeout) => {
-            panic!("{what} did not finish within {WATCHDOG:?}: hung under chaos")
+/// A computation running on its own thread, watched: waiting for it longer than
+/// [`WATCHDOG`] fails the test (the stuck thread is left behind, and the cluster it
+/// talks to is killed on drop).
+struct Watched<T> {
+    what: String,
+    started: Instant,
+    kills_before: usize,
+    rx: mpsc::Receiver<T>,
+}
+
+impl<T: Send + 'static> Watched<T> {
+    fn start(what: &str, kills: &AtomicUsize, f: impl FnOnce() -> T + Send + 'static) -> Self {
+        let (tx, rx) = mpsc::channel();
+        let kills_before = kills.load(Ordering::SeqCst);
+        std::thread::Builder::new()
+            .name(format!("chaos-{what}"))
+            .spawn(move || {
+                let _ = tx.send(f());
+            })
+            .unwrap();
+        Watched {
+            what: what.to_string(),
+            started: Instant::now(),
+            kills_before,
+            rx,
         }
-        Err(mpsc::RecvTimeoutError::Disconnected) => panic!("{what} panicked"),
+    }
+
+    /// The result, how long it took, and whether a worker was killed meanwhile.
+    fn wait(self, kills: &AtomicUsize) -> (T, Duration, bool) {
+        let left = WATCHDOG.saturating_sub(self.started.elapsed());
+        match self.rx.recv_timeout(left) {
+            Ok(v) => (
+                v,
+                self.started.elapsed(),
+                kills.load(Ordering::SeqCst) != self.kills_before,
+            ),
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                panic!(
+                    "{} did not finish within {WATCHDOG:?}: hung under chaos",
+                    self.what
+                )
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => panic!("{} panicked", self.what),
+        }
     }
 }
 
@@ -156,9 +222,11 @@ fn tpch_joins_and_the_array_example_survive_random_worker_kills() {
             % 1_000_000,
     );
     let secs: u64 = env_or("TESSERA_CHAOS_SECS", 60);
-    eprintln!("chaos: seed {seed} (TESSERA_CHAOS_SEED={seed} replays it), {secs} s of computations");
+    eprintln!(
+        "chaos: seed {seed} (TESSERA_CHAOS_SEED={seed} replays it), {secs} s of computations"
+    );
 
-    let dir = tpch_data(0.01, 3);
+    let dir = tpch_data(TPCH_SF, 3);
     let mut cluster = LocalCluster::builder()
         .workers(3)
         .threads_per_worker(1)
@@ -201,11 +269,12 @@ fn tpch_joins_and_the_array_example_survive_random_worker_kills() {
         .collect();
 
     let stop = Arc::new(AtomicBool::new(false));
+    let kills = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
-    let (tables_checked, arrays_checked, report) = std::thread::scope(|s| {
-        let chaos_stop = stop.clone();
+    let (counts, report) = std::thread::scope(|s| {
+        let (chaos_stop, chaos_kills) = (stop.clone(), kills.clone());
         let cluster = &mut cluster;
-        let chaos_thread = s.spawn(move || chaos(cluster, seed, &chaos_stop));
+        let chaos_thread = s.spawn(move || chaos(cluster, seed, &chaos_stop, &chaos_kills));
         // Stop the chaos whatever happens below, so that the scope can end.
         struct StopOnDrop(Arc<AtomicBool>);
         impl Drop for StopOnDrop {
@@ -214,61 +283,58 @@ fn tpch_joins_and_the_array_example_survive_random_worker_kills() {
             }
         }
         let _stop_guard = StopOnDrop(stop.clone());
-        let mut tables_checked = 0usize;
-        let mut arrays_checked = 0usize;
+        let mut counts = Counts::default();
         let mut round = 0usize;
         while started.elapsed() < Duration::from_secs(secs) {
-            let (name, _) = TABLE_QUERIES[round % TABLE_QUERIES.len()];
-            let (sql, ordered, want) = &table_refs[round % TABLE_QUERIES.len()];
-            let t = Instant::now();
-            let (c, q) = (ctx.clone(), sql.clone());
-            let got = watched(name, move || c.sql(&q).and_then(|df| df.collect()));
-            let got = got.unwrap_or_else(|e| panic!("{name} failed under chaos: {e}"));
-            compare(&got, want, *ordered)
-                .unwrap_or_else(|d| panic!("{name} is wrong under chaos: {d}"));
-            tables_checked += 1;
-            eprintln!(
-                "chaos: {name} right in {:.2}s at {:.1}s",
-                t.elapsed().as_secs_f64(),
-                started.elapsed().as_secs_f64()
-            );
-
+            // The array example runs beside the table query.
             let which = round % ARRAY_SEEDS.len();
-            let t = Instant::now();
             let c = client.clone();
             let x = random::<f64>(&[N, N], &[CHUNK, CHUNK], ARRAY_SEEDS[which]);
             let z = (&x + &x.t()).mean_axis(0);
-            let v = watched("array example", move || {
+            let array = Watched::start("array example", &kills, move || {
                 c.compute::<f64, ndarray::Ix1>(&z)
-            })
-            .unwrap_or_else(|e| panic!("the array example failed under chaos: {e}"));
+            });
+
+            let (name, _) = TABLE_QUERIES[round % TABLE_QUERIES.len()];
+            let (sql, ordered, want) = &table_refs[round % TABLE_QUERIES.len()];
+            let (c, q) = (ctx.clone(), sql.clone());
+            let table = Watched::start(name, &kills, move || c.sql(&q).and_then(|df| df.collect()));
+            let (got, took, hit) = table.wait(&kills);
+            let got = got.unwrap_or_else(|e| panic!("{name} failed under chaos: {e}"));
+            compare(&got, want, *ordered)
+                .unwrap_or_else(|d| panic!("{name} is wrong under chaos: {d}"));
+            counts.tables += 1;
+            counts.note(name, took, hit, started);
+
+            let (v, took, hit) = array.wait(&kills);
+            let v = v.unwrap_or_else(|e| panic!("the array example failed under chaos: {e}"));
             let worst = common::max_abs_diff(&v, &array_refs[which]);
             assert!(
                 worst < 1e-12,
                 "the array example is wrong under chaos: difference {worst}"
             );
-            arrays_checked += 1;
-            eprintln!(
-                "chaos: array example right in {:.2}s at {:.1}s",
-                t.elapsed().as_secs_f64(),
-                started.elapsed().as_secs_f64()
-            );
+            counts.arrays += 1;
+            counts.note("array example", took, hit, started);
             round += 1;
         }
         stop.store(true, Ordering::Relaxed);
         let report = chaos_thread.join().expect("the chaos thread panicked");
-        (tables_checked, arrays_checked, report)
+        (counts, report)
     });
     let elapsed = started.elapsed();
     if let Some(e) = &report.error {
         panic!("chaos failed: {e}");
     }
     eprintln!(
-        "chaos: seed {seed}: {} kills survived ({} replacements), {} results checked \
-         ({tables_checked} TPC-H, {arrays_checked} array) in {:.1}s",
+        "chaos: seed {seed}: {} kills survived ({} replacements started), {} results checked \
+         ({} TPC-H, {} array; {} of them ran through a kill), slowest {:.2}s, in {:.1}s",
         report.kills,
         report.started,
-        tables_checked + arrays_checked,
+        counts.tables + counts.arrays,
+        counts.tables,
+        counts.arrays,
+        counts.hit,
+        counts.slowest.as_secs_f64(),
         elapsed.as_secs_f64()
     );
     assert!(
@@ -294,9 +360,10 @@ fn tpch_joins_and_the_array_example_survive_random_worker_kills() {
     }
     let x = random::<f64>(&[N, N], &[CHUNK, CHUNK], ARRAY_SEEDS[0]);
     let c = client.clone();
-    let v = watched("final array example", move || {
+    let (v, _, _) = Watched::start("final array example", &kills, move || {
         c.compute::<f64, ndarray::Ix1>(&(&x + &x.t()).mean_axis(0))
     })
-    .unwrap();
+    .wait(&kills);
+    let v = v.unwrap();
     assert!(common::max_abs_diff(&v, &array_refs[0]) < 1e-12);
 }

@@ -42,7 +42,7 @@ const STEP_TIMEOUT: Duration = Duration::from_secs(150);
 fn main() {
     if let Ok(address) = std::env::var(CLIENT_ENV) {
         if let Err(e) = client_role(&address) {
-            println!("{REPLY}error {e}");
+            println!("{REPLY}error {}", e.message().unwrap_or("failed"));
             std::process::exit(1);
         }
         return;
@@ -166,7 +166,11 @@ impl Drop for Namespaces {
             let _ = child.wait();
         }
         if let Err(e) = self.script(&["down", &self.id]) {
-            eprintln!("removing the namespaces of {}: {e}", self.id);
+            eprintln!(
+                "removing the namespaces of {}: {}",
+                self.id,
+                e.message().unwrap_or("failed")
+            );
         }
     }
 }
@@ -292,7 +296,7 @@ fn across_namespaces() -> Result<(), Failed> {
     )?;
     let workers = client.expect(&format!("{REPLY}workers "), STEP_TIMEOUT)?;
     println!("workers seen by the client: {workers}");
-    let phase1 = client.expect(&format!("{REPLY}phase1 ok "), STEP_TIMEOUT)?;
+    let phase1 = client.expect(&format!("{REPLY}phase1 ok:"), STEP_TIMEOUT)?;
     println!("across namespaces: {phase1}");
 
     // Phase 2: computations in flight; cut w1 off the bridge under them.
@@ -303,7 +307,7 @@ fn across_namespaces() -> Result<(), Failed> {
     writeln!(client_in, "cut").map_err(|e| format!("telling the client: {e}"))?;
     client_in.flush().ok();
     println!("cut w1's link with {submitted}");
-    let phase2 = client.expect(&format!("{REPLY}phase2 ok "), STEP_TIMEOUT)?;
+    let phase2 = client.expect(&format!("{REPLY}phase2 ok:"), STEP_TIMEOUT)?;
     println!(
         "after the cut: {phase2} ({:.1}s after the cut)",
         cut_at.elapsed().as_secs_f64()
@@ -334,7 +338,10 @@ fn client_role(address: &str) -> Result<(), Failed> {
         .map(|w| w.registration.data_address.clone())
         .collect();
     // Everything this client talks to is inside the namespaces' subnet.
-    for a in addresses.iter().chain(std::iter::once(&address.to_string())) {
+    for a in addresses
+        .iter()
+        .chain(std::iter::once(&address.to_string()))
+    {
         if !a.starts_with(SUBNET) {
             return Err(format!("{a} is outside {SUBNET}0/24").into());
         }
