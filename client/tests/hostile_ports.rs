@@ -1,6 +1,10 @@
-//! Hostile bytes on every port of a real cluster: raw TCP noise and truncations, HTTP/2
-//! frames with lying lengths, gRPC calls with garbage bodies, malformed Flight calls, and
-//! broken HTTP requests. Afterwards every process lives and the cluster computes right.
+//! Hostile bytes on every port of a real cluster (scheduler gRPC, worker Flight, dashboard
+//! and metrics HTTP); afterwards every process lives and the cluster computes right.
+//!
+//! Each test starts its own cluster and sends one kind of attack: raw TCP noise and
+//! truncations, HTTP/2 frames with lying gRPC lengths, well-formed gRPC calls with garbage
+//! bodies, malformed Flight tickets and payloads, broken HTTP requests. Everything is bounded
+//! in count, size and time, and only ever sent to 127.0.0.1.
 
 mod common;
 
@@ -11,9 +15,9 @@ use std::net::TcpStream;
 use std::time::Duration;
 use tessera::LocalCluster;
 use tessera::array::random;
+use tessera_core::TaskKey;
 use tessera_core::codec::{decode, encode};
 use tessera_core::wire::{ClientMessage, WhoHasRequest, WorkerMessage, WorkerRegistration};
-use tessera_core::TaskKey;
 use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::codegen::http::uri::PathAndQuery;
 
@@ -38,7 +42,10 @@ fn start() -> Target {
         .expect("local cluster starts");
     let info = cluster.client().unwrap().cluster_info().unwrap();
     let reg = |f: fn(&WorkerRegistration) -> &String| -> Vec<String> {
-        info.workers.iter().map(|w| f(&w.registration).clone()).collect()
+        info.workers
+            .iter()
+            .map(|w| f(&w.registration).clone())
+            .collect()
     };
     let target = Target {
         scheduler: cluster.scheduler_address().to_string(),
@@ -48,7 +55,10 @@ fn start() -> Target {
         cluster,
     };
     assert!(!target.dashboard.is_empty(), "the dashboard is on");
-    assert!(target.metrics.iter().all(|m| !m.is_empty()), "worker metrics are on");
+    assert!(
+        target.metrics.iter().all(|m| !m.is_empty()),
+        "worker metrics are on"
+    );
     target
 }
 
@@ -56,7 +66,8 @@ fn start() -> Target {
 fn alive(pid: u32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
         Ok(stat) => !matches!(
-            stat.rsplit_once(") ").and_then(|(_, rest)| rest.chars().next()),
+            stat.rsplit_once(") ")
+                .and_then(|(_, rest)| rest.chars().next()),
             Some('Z' | 'X')
         ),
         Err(_) => false,
@@ -66,7 +77,12 @@ fn alive(pid: u32) -> bool {
 /// Every process lives, both workers are registered, every port still answers and the
 /// cluster computes the right answer.
 fn assert_healthy(t: &Target) {
-    let pids: Vec<u32> = t.cluster.scheduler_pid().into_iter().chain(t.cluster.worker_pids()).collect();
+    let pids: Vec<u32> = t
+        .cluster
+        .scheduler_pid()
+        .into_iter()
+        .chain(t.cluster.worker_pids())
+        .collect();
     assert_eq!(pids.len(), 3);
     for pid in pids {
         assert!(alive(pid), "process {pid} died");
@@ -188,7 +204,13 @@ fn raw_payloads(address: &str, seed: &mut u64) -> Vec<Vec<u8>> {
     p.push(call[..call.len() - 12].to_vec());
     p.push(b"GET /metr".to_vec());
     p.push(b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999\r\n\r\nabc".to_vec());
-    p.push([b"GET / HTTP/1.1\r\nX-Long: ".as_slice(), &vec![b'a'; 200_000]].concat());
+    p.push(
+        [
+            b"GET / HTTP/1.1\r\nX-Long: ".as_slice(),
+            &vec![b'a'; 200_000],
+        ]
+        .concat(),
+    );
     p
 }
 
@@ -228,8 +250,14 @@ fn http2_frames_with_lying_grpc_lengths() {
         (t.scheduler.as_str(), "/tessera.Scheduler/ClusterInfo"),
         (t.scheduler.as_str(), "/tessera.Scheduler/WorkerSession"),
         (t.scheduler.as_str(), "/tessera.Scheduler/WhoHas"),
-        (t.flight[0].as_str(), "/arrow.flight.protocol.FlightService/DoGet"),
-        (t.flight[0].as_str(), "/arrow.flight.protocol.FlightService/DoPut"),
+        (
+            t.flight[0].as_str(),
+            "/arrow.flight.protocol.FlightService/DoGet",
+        ),
+        (
+            t.flight[0].as_str(),
+            "/arrow.flight.protocol.FlightService/DoPut",
+        ),
     ];
     for (address, path) in calls {
         let mut bodies = vec![
@@ -294,12 +322,19 @@ impl Decoder for RawDecoder {
 /// only payloads that really fail to decode as `T` are kept.
 fn malformed<T: serde::de::DeserializeOwned>(valid: &[u8], seed: &mut u64) -> Vec<Vec<u8>> {
     let step = (valid.len() / 24).max(1);
-    let mut out: Vec<Vec<u8>> = (0..valid.len()).step_by(step).map(|n| valid[..n].to_vec()).collect();
+    let mut out: Vec<Vec<u8>> = (0..valid.len())
+        .step_by(step)
+        .map(|n| valid[..n].to_vec())
+        .collect();
     out.push([valid, &[0]].concat());
     // A length prefix of u64::MAX elements with nothing behind it.
     out.push(vec![253, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]);
     out.push([&[0u8, 253][..], &[0xff; 8]].concat());
-    out.extend([1usize, 3, 17, 1000, 1 << 20].iter().map(|&n| noise(seed, n)));
+    out.extend(
+        [1usize, 3, 17, 1000, 1 << 20]
+            .iter()
+            .map(|&n| noise(seed, n)),
+    );
     out.retain(|p| decode::<T>(p).is_err());
     out
 }
@@ -337,10 +372,19 @@ fn grpc_calls_with_garbage_bodies_are_refused() {
             .await
             .unwrap();
         let cases = [
-            ("WorkerSession", malformed::<WorkerMessage>(&register, &mut seed)),
-            ("ClientSession", malformed::<ClientMessage>(&release, &mut seed)),
+            (
+                "WorkerSession",
+                malformed::<WorkerMessage>(&register, &mut seed),
+            ),
+            (
+                "ClientSession",
+                malformed::<ClientMessage>(&release, &mut seed),
+            ),
             ("WhoHas", malformed::<WhoHasRequest>(&who, &mut seed)),
-            ("ClusterInfo", malformed::<tessera_core::wire::Empty>(&[], &mut seed)),
+            (
+                "ClusterInfo",
+                malformed::<tessera_core::wire::Empty>(&[], &mut seed),
+            ),
         ];
         for (method, payloads) in cases {
             assert!(payloads.len() > 5, "{method}: too few malformed payloads");
@@ -351,7 +395,12 @@ fn grpc_calls_with_garbage_bodies_are_refused() {
                 if method.ends_with("Session") {
                     let request = tonic::Request::new(futures::stream::iter(vec![payload]));
                     let call = grpc.streaming(request, path.clone(), RawCodec);
-                    drain(tokio::time::timeout(Duration::from_secs(5), call).await.unwrap()).await;
+                    drain(
+                        tokio::time::timeout(Duration::from_secs(5), call)
+                            .await
+                            .unwrap(),
+                    )
+                    .await;
                 } else {
                     let call = grpc.unary(tonic::Request::new(payload), path.clone(), RawCodec);
                     let status = tokio::time::timeout(Duration::from_secs(5), call)
@@ -374,9 +423,15 @@ fn grpc_calls_with_garbage_bodies_are_refused() {
                 let path = PathAndQuery::try_from(path).unwrap();
                 let mut grpc = tonic::client::Grpc::new(channel.clone());
                 grpc.ready().await.unwrap();
-                let request = tonic::Request::new(futures::stream::iter(vec![noise(&mut seed, len)]));
+                let request =
+                    tonic::Request::new(futures::stream::iter(vec![noise(&mut seed, len)]));
                 let call = grpc.streaming(request, path, RawCodec);
-                drain(tokio::time::timeout(Duration::from_secs(5), call).await.unwrap()).await;
+                drain(
+                    tokio::time::timeout(Duration::from_secs(5), call)
+                        .await
+                        .unwrap(),
+                )
+                .await;
             }
         }
     });
@@ -407,7 +462,12 @@ fn broken_http_requests_to_the_dashboard_and_metrics() {
         b"GET /api/graph?%ff%fe=%00 HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(),
         b"GET /api/progress?limit=18446744073709551616 HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(),
         b"GET /%00%ff/../../etc/passwd HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(),
-        [b"GET /".as_slice(), &vec![b'a'; 20_000], b" HTTP/1.1\r\n\r\n"].concat(),
+        [
+            b"GET /".as_slice(),
+            &vec![b'a'; 20_000],
+            b" HTTP/1.1\r\n\r\n",
+        ]
+        .concat(),
         b"BREW /metrics HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(),
         b"POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello".to_vec(),
         b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzzzz\r\nabc\r\n".to_vec(),

@@ -41,7 +41,10 @@ mod tests {
     #[test]
     fn a_panic_in_a_guarded_decoder_is_an_error() {
         let e = guarded::<()>("a test decoder", || panic!("boom")).unwrap_err();
-        assert!(e.to_string().contains("a test decoder is malformed (boom)"), "{e}");
+        assert!(
+            e.to_string().contains("a test decoder is malformed (boom)"),
+            "{e}"
+        );
         assert!(!in_guard());
         assert_eq!(guarded("ok", || Ok(3)).unwrap(), 3);
         assert!(guarded("inner", || Ok(in_guard())).unwrap());

@@ -419,7 +419,10 @@ mod tests {
         // Found by the `spill_file` fuzz target: an empty union column made Arrow panic
         // while building the empty batch of a chunk with no batches.
         let shape = HashMap::from([(SHAPE_METADATA.to_string(), "0".to_string())]);
-        let union = DataType::Union(arrow_schema::UnionFields::empty(), arrow_schema::UnionMode::Sparse);
+        let union = DataType::Union(
+            arrow_schema::UnionFields::empty(),
+            arrow_schema::UnionMode::Sparse,
+        );
         for fields in [
             vec![Field::new("values", union, false)],
             vec![],

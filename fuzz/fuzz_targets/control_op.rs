@@ -10,5 +10,6 @@ use tessera_core::ops::Op;
 fuzz_target!(
     init: tessera_fuzz::init("control_op"),
     |data: &[u8]| {
-    let _ = decode::<Op>(data);
-});
+        let _ = decode::<Op>(data);
+    }
+);

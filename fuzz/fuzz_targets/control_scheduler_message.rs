@@ -1,4 +1,6 @@
-//! Fuzz target `control_scheduler_message`: What the scheduler sends a worker (decoded by the worker), and the ops inside.
+//! Fuzz target `control_scheduler_message`: What the scheduler sends a worker (decoded by the
+//! worker), and the ops inside.
+//!
 //! Every input must decode or be refused with an error; a panic or abort is a bug.
 
 #![no_main]
@@ -11,11 +13,12 @@ use tessera_core::wire::{SchedulerMessage, WorkerCommand};
 fuzz_target!(
     init: tessera_fuzz::init("control_scheduler_message"),
     |data: &[u8]| {
-    if let Ok(SchedulerMessage::Batch(commands)) = decode::<SchedulerMessage>(data) {
-        for c in commands {
-            if let WorkerCommand::Compute(task) = c {
-                let _ = decode::<Op>(&task.op);
+        if let Ok(SchedulerMessage::Batch(commands)) = decode::<SchedulerMessage>(data) {
+            for c in commands {
+                if let WorkerCommand::Compute(task) = c {
+                    let _ = decode::<Op>(&task.op);
+                }
             }
         }
     }
-});
+);

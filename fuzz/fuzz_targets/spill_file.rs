@@ -8,5 +8,6 @@ use libfuzzer_sys::fuzz_target;
 fuzz_target!(
     init: tessera_fuzz::init("spill_file"),
     |data: &[u8]| {
-    let _ = tessera_worker::spill::decode_spill(data.to_vec());
-});
+        let _ = tessera_worker::spill::decode_spill(data.to_vec());
+    }
+);

@@ -30,7 +30,11 @@ pub fn init(target: &str) {
             .location()
             .map(|l| format!("{}:{}", l.file(), l.line()))
             .unwrap_or_default();
-        if seen.lock().map(|mut s| s.insert(at.clone())).unwrap_or(false) {
+        if seen
+            .lock()
+            .map(|mut s| s.insert(at.clone()))
+            .unwrap_or(false)
+        {
             eprintln!("tessera-fuzz: caught panic at {at}: {info}");
         }
     }));

@@ -155,8 +155,9 @@ pub fn decode_value_from_messages(messages: Vec<FlightData>) -> Result<Value, te
         ipc::check_message(&m.data_header, m.data_body.len())?;
     }
     let (schema, batches) = tessera_core::guard::guarded("a Flight payload", || {
-        let mut stream =
-            FlightRecordBatchStream::new_from_flight_data(stream::iter(messages.into_iter().map(Ok)));
+        let mut stream = FlightRecordBatchStream::new_from_flight_data(stream::iter(
+            messages.into_iter().map(Ok),
+        ));
         // The stream is in memory: every poll is ready at once.
         futures::executor::block_on(async {
             let mut batches = Vec::new();

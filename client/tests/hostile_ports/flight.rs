@@ -80,7 +80,8 @@ async fn put(client: &mut Client, messages: Vec<FlightData>) -> Result<(), tonic
 async fn get(client: &mut Client, ticket: Vec<u8>) -> Result<Value, tonic::Status> {
     let call = async {
         let stream = client.do_get(Ticket::new(ticket)).await?.into_inner();
-        let stream = stream.map(|r| r.map_err(|s| arrow_flight::error::FlightError::Tonic(Box::new(s))));
+        let stream =
+            stream.map(|r| r.map_err(|s| arrow_flight::error::FlightError::Tonic(Box::new(s))));
         tessera_worker::flight::decode_value(stream)
             .await
             .map_err(|e| tonic::Status::internal(e.to_string()))
@@ -91,7 +92,12 @@ async fn get(client: &mut Client, ticket: Vec<u8>) -> Result<Value, tonic::Statu
 }
 
 fn values_of(v: Value) -> Vec<f64> {
-    v.into_chunk("test").unwrap().to_ndarray::<f64>().unwrap().into_raw_vec_and_offset().0
+    v.into_chunk("test")
+        .unwrap()
+        .to_ndarray::<f64>()
+        .unwrap()
+        .into_raw_vec_and_offset()
+        .0
 }
 
 /// Every malformed call gets an error status; a valid chunk put first survives intact.
@@ -113,7 +119,10 @@ pub async fn attack(address: &str) {
         (b"\n".to_vec(), Code::InvalidArgument),
         (format!("{key}\n").into_bytes(), Code::InvalidArgument),
         (format!("{key}\nx").into_bytes(), Code::InvalidArgument),
-        (format!("{key}\n99999999999").into_bytes(), Code::InvalidArgument),
+        (
+            format!("{key}\n99999999999").into_bytes(),
+            Code::InvalidArgument,
+        ),
         (format!("{key}\n-1").into_bytes(), Code::InvalidArgument),
         (format!("{key}\n3").into_bytes(), Code::InvalidArgument),
         (vec![b'a'; 5000], Code::InvalidArgument),
@@ -121,7 +130,9 @@ pub async fn attack(address: &str) {
     ];
     for (ticket, code) in tickets {
         let shown = String::from_utf8_lossy(&ticket[..ticket.len().min(40)]).into_owned();
-        let e = get(&mut c, ticket).await.expect_err("a bad ticket is refused");
+        let e = get(&mut c, ticket)
+            .await
+            .expect_err("a bad ticket is refused");
         assert_eq!(e.code(), code, "ticket {shown:?}: {e}");
     }
 
@@ -135,7 +146,10 @@ pub async fn attack(address: &str) {
         }),
         ("an empty path", messages(&chunk(4), &[]).await),
         ("a 5000-byte key", messages(&chunk(4), &[&long_key]).await),
-        ("a malformed piece path", messages(&chunk(4), &["tessera-shuffle", "x"]).await),
+        (
+            "a malformed piece path",
+            messages(&chunk(4), &["tessera-shuffle", "x"]).await,
+        ),
         ("a piece path with a bad number", {
             messages(&chunk(4), &["tessera-shuffle", "s", "1", "-2", "0"]).await
         }),
@@ -143,10 +157,19 @@ pub async fn attack(address: &str) {
             let shape = "1000000000000,1000000000000";
             raw_batch(&[("tessera.shape", shape)], 10, &["lying-shape"]).await
         }),
-        ("a shape that disagrees", raw_batch(&[("tessera.shape", "11")], 10, &["short"]).await),
-        ("neither array nor table", raw_batch(&[], 3, &["plain"]).await),
+        (
+            "a shape that disagrees",
+            raw_batch(&[("tessera.shape", "11")], 10, &["short"]).await,
+        ),
+        (
+            "neither array nor table",
+            raw_batch(&[], 3, &["plain"]).await,
+        ),
         ("lying bucket rows", {
-            let md = [("tessera.table", "1"), ("tessera.bucket_rows", "5,18446744073709551615")];
+            let md = [
+                ("tessera.table", "1"),
+                ("tessera.bucket_rows", "5,18446744073709551615"),
+            ];
             raw_batch(&md, 3, &["lying-buckets"]).await
         }),
     ];
@@ -172,7 +195,11 @@ pub async fn attack(address: &str) {
 
     // Flip bytes all over a valid schema and batch: refused or stored, never a crash.
     let valid = messages(&chunk(6), &["flipped"]).await;
-    for (i, at) in (0..2).flat_map(|i| (0..valid[i].data_header.len()).step_by(5).map(move |at| (i, at))) {
+    for (i, at) in (0..2).flat_map(|i| {
+        (0..valid[i].data_header.len())
+            .step_by(5)
+            .map(move |at| (i, at))
+    }) {
         let mut m = valid.clone();
         let mut header = m[i].data_header.to_vec();
         header[at] ^= 0xff;
@@ -180,7 +207,10 @@ pub async fn attack(address: &str) {
         let _ = put(&mut c, m).await;
     }
 
-    let e = c.list_flights(Criteria::default()).await.expect_err("not offered");
+    let e = c
+        .list_flights(Criteria::default())
+        .await
+        .expect_err("not offered");
     assert_eq!(e.code(), Code::Unimplemented);
     let e = c
         .handshake(futures::stream::iter(vec![HandshakeRequest::default()]))
@@ -188,6 +218,8 @@ pub async fn attack(address: &str) {
         .expect_err("not offered");
     assert_eq!(e.code(), Code::Unimplemented);
 
-    let back = get(&mut c, key.as_bytes().to_vec()).await.expect("the valid chunk is still there");
+    let back = get(&mut c, key.as_bytes().to_vec())
+        .await
+        .expect("the valid chunk is still there");
     assert_eq!(values_of(back), values_of(chunk(10)));
 }

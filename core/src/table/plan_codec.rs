@@ -43,7 +43,8 @@ pub fn schema_to_bytes(schema: &SchemaRef) -> Result<Vec<u8>> {
 /// The schema encoded by [`schema_to_bytes`]; malformed bytes are an error, never a
 /// panic. This is the entry point of the `ipc_schema` fuzz target.
 pub fn schema_from_bytes(bytes: &[u8]) -> Result<SchemaRef> {
-    crate::value::ipc::schema_from_stream(bytes).map_err(|e| Error::decode(format!("a schema: {e}")))
+    crate::value::ipc::schema_from_stream(bytes)
+        .map_err(|e| Error::decode(format!("a schema: {e}")))
 }
 
 fn df_err(e: Error) -> DataFusionError {

@@ -7,8 +7,8 @@
 //! claim. Tessera never writes compressed IPC, so every message is checked here first;
 //! what Arrow may still reject by panicking runs inside [`guarded`] (see [`crate::guard`]).
 
-use crate::error::{Error, Result};
 use super::ipc_schema::check_schema;
+use crate::error::{Error, Result};
 use crate::guard::guarded;
 use arrow_array::RecordBatch;
 use arrow_buffer::Buffer;
@@ -117,11 +117,17 @@ pub fn schema_from_stream(bytes: &[u8]) -> Result<SchemaRef> {
         Some(CONTINUATION) => (8, word(4)),
         _ => (4, word(0)),
     };
-    let len = len.map(i32::from_le_bytes).ok_or_else(|| bad("a stream cut short"))?;
+    let len = len
+        .map(i32::from_le_bytes)
+        .ok_or_else(|| bad("a stream cut short"))?;
     let header = usize::try_from(len)
         .ok()
         .and_then(|len| bytes.get(start..start.checked_add(len)?))
-        .ok_or_else(|| bad(format!("a schema message of {len} bytes past the stream's end")))?;
+        .ok_or_else(|| {
+            bad(format!(
+                "a schema message of {len} bytes past the stream's end"
+            ))
+        })?;
     check_message(header, 0)?;
     let message = arrow_ipc::root_as_message(header).map_err(|e| bad(format!("{e}")))?;
     let schema = message
@@ -150,7 +156,9 @@ pub fn decode_file(bytes: Vec<u8>) -> Result<(SchemaRef, Vec<RecordBatch>)> {
         .ok_or_else(|| bad(format!("a footer of {footer_len} bytes in a file of {n}")))?;
     let footer = arrow_ipc::root_as_footer(&bytes[footer_start..n - 10])
         .map_err(|e| bad(format!("footer: {e}")))?;
-    let fb_schema = footer.schema().ok_or_else(|| bad("a footer without schema"))?;
+    let fb_schema = footer
+        .schema()
+        .ok_or_else(|| bad("a footer without schema"))?;
     check_schema(fb_schema)?;
     let schema = guarded("an Arrow IPC file schema", || {
         Ok(Arc::new(arrow_ipc::convert::fb_to_schema(fb_schema)))
@@ -166,10 +174,16 @@ pub fn decode_file(bytes: Vec<u8>) -> Result<(SchemaRef, Vec<RecordBatch>)> {
             (end <= footer_start).then_some((offset, meta, body))
         };
         let (offset, meta, body) = fits().ok_or_else(|| {
-            bad(format!("a block at {offset} of {meta}+{body} bytes outside the file"))
+            bad(format!(
+                "a block at {offset} of {meta}+{body} bytes outside the file"
+            ))
         })?;
         let block = bytes.slice_with_length(offset, meta + body);
-        let prefix = if block.get(..4) == Some(&CONTINUATION[..]) { 8 } else { 4 };
+        let prefix = if block.get(..4) == Some(&CONTINUATION[..]) {
+            8
+        } else {
+            4
+        };
         let header = block
             .get(prefix..meta)
             .ok_or_else(|| bad(format!("a block whose header of {meta} bytes is too short")))?;

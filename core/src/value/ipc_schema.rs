@@ -137,9 +137,5 @@ fn check_field(field: arrow_ipc::Field<'_>) -> Result<()> {
         }
         _ => return fail("an unknown type"),
     }
-    field
-        .children()
-        .iter()
-        .flatten()
-        .try_for_each(check_field)
+    field.children().iter().flatten().try_for_each(check_field)
 }

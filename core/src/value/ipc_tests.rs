@@ -51,7 +51,10 @@ fn valid_files_and_streams_decode() {
     assert_eq!(batches.len(), 2);
     assert_eq!(batches[0], batch());
     assert_eq!(batches[1], batch().slice(1, 3));
-    assert_eq!(schema_from_stream(&stream_bytes()).unwrap(), batch().schema());
+    assert_eq!(
+        schema_from_stream(&stream_bytes()).unwrap(),
+        batch().schema()
+    );
 }
 
 #[test]
