@@ -6,6 +6,7 @@ pub mod codec;
 pub mod dtype;
 pub mod error;
 pub mod graph;
+pub mod guard;
 pub mod kernels;
 pub mod key;
 pub mod ops;

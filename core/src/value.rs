@@ -8,6 +8,8 @@ use arrow_schema::{Schema, SchemaRef};
 use std::collections::HashMap;
 use std::sync::Arc;
 
+pub mod ipc;
+mod ipc_schema;
 pub mod object;
 
 /// Schema metadata key marking a Flight stream as a table partition.
@@ -91,6 +93,16 @@ impl Value {
                 "stream is neither an array chunk (no shape) nor a table partition",
             ));
         }
+        // An array stream has one column of a chunk dtype. Checked before building an empty
+        // batch from the schema: Arrow panics on some schemas (an empty union) there.
+        let [field] = &schema.fields()[..] else {
+            return Err(Error::decode(format!(
+                "an array chunk stream needs exactly one column, got {}",
+                schema.fields().len()
+            )));
+        };
+        crate::dtype::DType::from_arrow(field.data_type())
+            .map_err(|e| Error::decode(format!("an array chunk stream: {e}")))?;
         let batches = if batches.is_empty() {
             vec![RecordBatch::new_empty(schema)]
         } else {
@@ -400,5 +412,28 @@ mod tests {
         .unwrap();
         assert!(Partition::new(s, vec![b]).is_err());
         assert!(Partition::with_buckets(other, vec![]).is_err());
+    }
+
+    #[test]
+    fn an_array_stream_of_a_foreign_schema_is_refused() {
+        // Found by the `spill_file` fuzz target: an empty union column made Arrow panic
+        // while building the empty batch of a chunk with no batches.
+        let shape = HashMap::from([(SHAPE_METADATA.to_string(), "0".to_string())]);
+        let union = DataType::Union(
+            arrow_schema::UnionFields::empty(),
+            arrow_schema::UnionMode::Sparse,
+        );
+        for fields in [
+            vec![Field::new("values", union, false)],
+            vec![],
+            vec![
+                Field::new("a", DataType::Float64, false),
+                Field::new("b", DataType::Float64, false),
+            ],
+            vec![Field::new("values", DataType::Utf8, false)],
+        ] {
+            let schema = Arc::new(Schema::new_with_metadata(fields, shape.clone()));
+            assert!(Value::from_record_batches(schema, vec![]).is_err());
+        }
     }
 }

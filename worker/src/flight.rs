@@ -18,6 +18,7 @@ use futures::{StreamExt, TryStreamExt};
 
 use std::sync::Arc;
 use tessera_core::shuffle::PieceHeader;
+use tessera_core::value::ipc;
 use tessera_core::{Chunk, TaskKey, Value};
 use tonic::{Request, Response, Status, Streaming};
 
@@ -101,14 +102,16 @@ pub fn parse_ticket(bytes: &[u8]) -> Result<(TaskKey, Option<u32>), Status> {
 
 /// Decode a stream of Flight messages into one value (chunk or table partition). An
 /// empty value travels as a schema with no batch, so the schema alone rebuilds it.
+/// Messages are gathered first (each is bounded by [`MAX_FLIGHT_MESSAGE`] on the wire),
+/// then decoded by [`decode_value_from_messages`].
 pub async fn decode_value<S>(messages: S) -> Result<Value, tessera_core::Error>
 where
     S: futures::Stream<Item = Result<FlightData, FlightError>> + Send + 'static,
 {
-    let mut stream = FlightRecordBatchStream::new_from_flight_data(messages);
-    let mut batches = Vec::new();
-    while let Some(batch) = stream.next().await {
-        batches.push(batch.map_err(|e| match e {
+    let mut messages = std::pin::pin!(messages);
+    let mut gathered = Vec::new();
+    while let Some(message) = messages.next().await {
+        gathered.push(message.map_err(|e| match e {
             // The transport failed (peer gone, stream cut): worth trying elsewhere.
             FlightError::Tonic(status) => {
                 tessera_core::Error::Cluster(status.message().to_string())
@@ -116,15 +119,39 @@ where
             other => tessera_core::Error::decode(other.to_string()),
         })?);
     }
-    let schema = match (stream.schema(), batches.first()) {
-        (Some(s), _) => s.clone(),
-        (None, Some(b)) => b.schema(),
-        (None, None) => {
-            return Err(tessera_core::Error::decode(
-                "the stream held neither schema nor data",
-            ));
-        }
-    };
+    decode_value_from_messages(gathered)
+}
+
+/// Decode Flight messages already in memory into one value. Every message header is
+/// checked ([`ipc::check_message`]: buffers inside the body, no compression) before Arrow
+/// decodes it, and Arrow runs [`tessera_core::guard::guarded`], so malformed messages are an error, never
+/// a panic. This is the entry point of the `flight_value` fuzz target.
+pub fn decode_value_from_messages(messages: Vec<FlightData>) -> Result<Value, tessera_core::Error> {
+    for m in &messages {
+        ipc::check_message(&m.data_header, m.data_body.len())?;
+    }
+    let (schema, batches) = tessera_core::guard::guarded("a Flight payload", || {
+        let mut stream = FlightRecordBatchStream::new_from_flight_data(stream::iter(
+            messages.into_iter().map(Ok),
+        ));
+        // The stream is in memory: every poll is ready at once.
+        futures::executor::block_on(async {
+            let mut batches = Vec::new();
+            while let Some(batch) = stream.next().await {
+                batches.push(batch.map_err(|e| tessera_core::Error::decode(e.to_string()))?);
+            }
+            let schema = match (stream.schema(), batches.first()) {
+                (Some(s), _) => s.clone(),
+                (None, Some(b)) => b.schema(),
+                (None, None) => {
+                    return Err(tessera_core::Error::decode(
+                        "the stream held neither schema nor data",
+                    ));
+                }
+            };
+            Ok((schema, batches))
+        })
+    })?;
     Value::from_record_batches(schema, batches)
 }
 

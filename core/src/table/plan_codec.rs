@@ -3,7 +3,6 @@
 
 use super::stage_input::StageInputExec;
 use crate::error::{Error, Result};
-use arrow_ipc::reader::StreamReader;
 use arrow_ipc::writer::StreamWriter;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::error::DataFusionError;
@@ -41,11 +40,11 @@ pub fn schema_to_bytes(schema: &SchemaRef) -> Result<Vec<u8>> {
     Ok(out)
 }
 
-/// The schema encoded by [`schema_to_bytes`].
+/// The schema encoded by [`schema_to_bytes`]; malformed bytes are an error, never a
+/// panic. This is the entry point of the `ipc_schema` fuzz target.
 pub fn schema_from_bytes(bytes: &[u8]) -> Result<SchemaRef> {
-    let reader = StreamReader::try_new(std::io::Cursor::new(bytes), None)
-        .map_err(|e| Error::decode(format!("a schema: {e}")))?;
-    Ok(reader.schema())
+    crate::value::ipc::schema_from_stream(bytes)
+        .map_err(|e| Error::decode(format!("a schema: {e}")))
 }
 
 fn df_err(e: Error) -> DataFusionError {
@@ -65,27 +64,7 @@ impl PhysicalExtensionCodec for TesseraPlanCodec {
                 "a stage input node cannot have children".into(),
             ));
         }
-        let wire: StageInputWire = crate::codec::decode(buf).map_err(df_err)?;
-        let schema = schema_from_bytes(&wire.schema).map_err(df_err)?;
-        let partitions = usize::try_from(wire.partitions)
-            .ok()
-            .filter(|p| *p <= crate::value::MAX_BUCKETS)
-            .ok_or_else(|| DataFusionError::Plan("too many stage input partitions".into()))?;
-        let projection = match wire.projection {
-            None => None,
-            Some(p) => {
-                let p: Vec<usize> = p.into_iter().map(|i| i as usize).collect();
-                if p.iter().any(|&i| i >= schema.fields().len()) {
-                    return Err(DataFusionError::Plan(
-                        "stage input projection names a column the schema lacks".into(),
-                    ));
-                }
-                Some(p)
-            }
-        };
-        Ok(Arc::new(StageInputExec::try_new(
-            wire.id, schema, partitions, projection,
-        )?))
+        Ok(Arc::new(decode_stage_input(buf).map_err(df_err)?))
     }
 
     fn try_encode(
@@ -100,17 +79,48 @@ impl PhysicalExtensionCodec for TesseraPlanCodec {
                 node.name()
             )));
         };
-        let wire = StageInputWire {
-            id: leaf.id(),
-            partitions: leaf.partitions() as u64,
-            projection: leaf
-                .projection()
-                .map(|p| p.iter().map(|&i| i as u64).collect()),
-            schema: schema_to_bytes(leaf.input_schema()).map_err(df_err)?,
-        };
-        buf.extend(crate::codec::encode(&wire).map_err(df_err)?);
+        buf.extend(encode_stage_input(leaf).map_err(df_err)?);
         Ok(())
     }
+}
+
+/// The bytes that stand for `leaf` inside a datafusion-proto plan (an extension node).
+pub fn encode_stage_input(leaf: &StageInputExec) -> Result<Vec<u8>> {
+    let wire = StageInputWire {
+        id: leaf.id(),
+        partitions: leaf.partitions() as u64,
+        projection: leaf
+            .projection()
+            .map(|p| p.iter().map(|&i| i as u64).collect()),
+        schema: schema_to_bytes(leaf.input_schema())?,
+    };
+    crate::codec::encode(&wire)
+}
+
+/// Decode a stage input node made by [`encode_stage_input`]; malformed bytes, a schema
+/// that does not decode, too many partitions or a projection past the schema's columns
+/// are an error. This is the entry point of the `plan_stage_input` fuzz target.
+pub fn decode_stage_input(buf: &[u8]) -> Result<StageInputExec> {
+    let wire: StageInputWire = crate::codec::decode(buf)?;
+    let schema = schema_from_bytes(&wire.schema)?;
+    let partitions = usize::try_from(wire.partitions)
+        .ok()
+        .filter(|p| *p <= crate::value::MAX_BUCKETS)
+        .ok_or_else(|| Error::decode("too many stage input partitions"))?;
+    let projection = match wire.projection {
+        None => None,
+        Some(p) => {
+            let p: Vec<usize> = p.into_iter().map(|i| i as usize).collect();
+            if p.iter().any(|&i| i >= schema.fields().len()) {
+                return Err(Error::decode(
+                    "stage input projection names a column the schema lacks",
+                ));
+            }
+            Some(p)
+        }
+    };
+    StageInputExec::try_new(wire.id, schema, partitions, projection)
+        .map_err(|e| Error::decode(format!("a stage input node: {e}")))
 }
 
 /// Encode a plan fragment for a task.
@@ -120,7 +130,9 @@ pub fn plan_to_bytes(plan: Arc<dyn ExecutionPlan>) -> Result<Vec<u8>> {
         .map_err(|e| Error::Plan(format!("cannot send the plan to workers: {e}")))
 }
 
-/// Decode a plan fragment (functions resolve through `ctx`).
+/// Decode a plan fragment (functions resolve through `ctx`); bytes over
+/// [`MAX_PLAN_BYTES`] or malformed are an error. This is the entry point of the
+/// `plan_fragment` fuzz target.
 pub fn plan_from_bytes(bytes: &[u8], ctx: &TaskContext) -> Result<Arc<dyn ExecutionPlan>> {
     if bytes.len() > MAX_PLAN_BYTES {
         return Err(Error::decode(format!(
@@ -128,15 +140,14 @@ pub fn plan_from_bytes(bytes: &[u8], ctx: &TaskContext) -> Result<Arc<dyn Execut
             bytes.len()
         )));
     }
-    // datafusion-proto recurses once per plan level; a hostile, deeply nested message
-    // must not overflow the stack, so decoding runs where a panic cannot escape.
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+    // datafusion-proto's prost decoding stops at 100 nested messages; what the converter
+    // may still assert on runs where a panic becomes an error.
+    crate::guard::guarded("a plan fragment", || {
         datafusion_proto::bytes::physical_plan_from_bytes_with_extension_codec(
             bytes,
             ctx,
             &TesseraPlanCodec,
         )
-    }))
-    .map_err(|_| Error::decode("the plan fragment could not be decoded (decoder panicked)"))?
-    .map_err(|e| Error::decode(format!("plan fragment: {e}")))
+        .map_err(|e| Error::decode(format!("plan fragment: {e}")))
+    })
 }
