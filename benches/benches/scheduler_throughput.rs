@@ -83,7 +83,9 @@ impl Fake {
                     self.decisions += 1;
                     self.queues[w].push_back(t.key);
                 }
-                WorkerCommand::Release(_) | WorkerCommand::ForgetShuffle { .. } => {}
+                WorkerCommand::Release(_)
+                | WorkerCommand::ForgetShuffle { .. }
+                | WorkerCommand::PeerGone { .. } => {}
                 WorkerCommand::Steal(key) => {
                     let q = &mut self.queues[w];
                     let pos = q.iter().position(|k| *k == key).filter(|&p| p >= THREADS);

@@ -493,7 +493,28 @@ impl Client {
         let mut last_error = None;
         for _ in 0..600 {
             if !holders.is_empty() {
-                match self.inner.peers.fetch_any(&holders, key, None).await {
+                // A new status for the key (lost with its holder, then recomputed
+                // elsewhere) ends a fetch stuck on the old holder at once.
+                let status = lock(&self.inner.keys)
+                    .get(key)
+                    .map(|e| e.status.subscribe());
+                let superseded = async {
+                    let changed = match status {
+                        Some(mut rx) => rx.changed().await.is_ok(),
+                        None => false,
+                    };
+                    if !changed {
+                        std::future::pending::<()>().await;
+                    }
+                };
+                let fetched = tokio::select! {
+                    fetched = self.inner.peers.fetch_any(&holders, key, None) => fetched,
+                    () = superseded => {
+                        holders = self.wait_key(key).await?;
+                        continue;
+                    }
+                };
+                match fetched {
                     Ok(chunk) => return Ok(chunk),
                     // Bytes that do not decode will not decode on a retry either.
                     Err(e @ Error::Decode(_)) => return Err(e),

@@ -357,6 +357,8 @@ fn grpc_calls_with_garbage_bodies_are_refused() {
         pid: 1,
         name: "evil".into(),
         metrics_address: String::new(),
+        // Claims to hold a result nobody computed, of an absurd size.
+        held: vec![(TaskKey::new("k-1"), u64::MAX)],
     }))
     .unwrap();
     let release = encode(&ClientMessage::Release(vec![TaskKey::new("k-1"); 3])).unwrap();

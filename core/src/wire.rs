@@ -194,6 +194,13 @@ pub enum WorkerCommand {
         /// Highest attempt to drop.
         attempt: u64,
     },
+    /// The worker serving data at `address` was declared dead: fail every fetch from it
+    /// and put to it now (callers fail over to other holders or to recomputation)
+    /// instead of waiting for the connection to time out.
+    PeerGone {
+        /// The dead worker's data address (`host:port`).
+        address: String,
+    },
 }
 
 /// A task assignment with everything needed to run it.

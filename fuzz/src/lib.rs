@@ -179,6 +179,7 @@ fn worker_messages() -> Vec<WorkerMessage> {
             pid: 42,
             name: "w".into(),
             metrics_address: String::new(),
+            held: vec![(key("x-0"), 8)],
         }),
         WorkerMessage::Batch(vec![
             WorkerEvent::TaskFinished {
@@ -264,6 +265,9 @@ fn scheduler_messages() -> Vec<SchedulerMessage> {
             WorkerCommand::ForgetShuffle {
                 id: "sh".into(),
                 attempt: 1,
+            },
+            WorkerCommand::PeerGone {
+                address: "127.0.0.1:4001".into(),
             },
         ]),
     ]

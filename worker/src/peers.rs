@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use tessera_core::security::Security;
 use tessera_core::{Error, Result, TaskKey, Value};
+use tokio::sync::watch;
 use tonic::transport::Channel;
 
 /// Longest a fetch may go without progress (the response starting, or the next
@@ -25,6 +26,9 @@ pub const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(
 #[derive(Default)]
 pub struct PeerPool {
     channels: Mutex<HashMap<String, Channel>>,
+    /// Per address, a flag set when the scheduler declares that worker dead: every
+    /// transfer with it watches its flag and fails at once when it is set.
+    gone: Mutex<HashMap<String, watch::Sender<bool>>>,
     security: Security,
 }
 
@@ -33,6 +37,7 @@ impl PeerPool {
     pub fn new(security: Security) -> PeerPool {
         PeerPool {
             channels: Mutex::default(),
+            gone: Mutex::default(),
             security,
         }
     }
@@ -66,6 +71,58 @@ impl PeerPool {
         self.channels.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// The worker at `address` was declared dead: fail the transfers with it that are in
+    /// flight (they would otherwise wait out [`STALL_TIMEOUT`], the connect timeout or
+    /// TCP's own on a cut link), drop its connection, and refuse new transfers with it
+    /// until [`PeerPool::declare_alive`] (tasks queued before the news still list it).
+    pub fn declare_gone(&self, address: &str) {
+        self.forget(address);
+        self.gone_flags()
+            .entry(address.to_string())
+            .or_insert_with(|| watch::channel(false).0)
+            .send_replace(true);
+    }
+
+    /// `address` serves data again: the scheduler named it in a task sent after it
+    /// declared the worker there dead (a worker that rejoined on the same address).
+    pub fn declare_alive(&self, address: &str) {
+        let mut flags = self.gone_flags();
+        if flags.get(address).is_some_and(|f| *f.borrow()) {
+            // A fresh flag: transfers still watching the old one fail as they should.
+            flags.insert(address.to_string(), watch::channel(false).0);
+        }
+    }
+
+    fn gone_flags(&self) -> std::sync::MutexGuard<'_, HashMap<String, watch::Sender<bool>>> {
+        self.gone.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Run `transfer` with the worker at `address` unless it is (or is declared) gone.
+    async fn unless_gone<T>(
+        &self,
+        address: &str,
+        what: &str,
+        transfer: impl std::future::Future<Output = Result<T>>,
+    ) -> Result<T> {
+        let mut gone = self
+            .gone_flags()
+            .entry(address.to_string())
+            .or_insert_with(|| watch::channel(false).0)
+            .subscribe();
+        let refused = || {
+            Err(Error::Cluster(format!(
+                "{what}: the scheduler declared worker {address} dead"
+            )))
+        };
+        if *gone.borrow_and_update() {
+            return refused();
+        }
+        tokio::select! {
+            result = transfer => result,
+            _ = gone.wait_for(|&g| g) => refused(),
+        }
+    }
+
     async fn client(&self, address: &str) -> Result<FlightServiceClient<AuthedChannel>> {
         let channel = authed(self.channel(address).await?, &self.security);
         Ok(FlightServiceClient::new(channel)
@@ -76,7 +133,10 @@ impl PeerPool {
     /// Fetch the value `key` (only bucket `bucket` of it, if given) from the worker at
     /// `address`.
     pub async fn fetch(&self, address: &str, key: &TaskKey, bucket: Option<u32>) -> Result<Value> {
-        let result = self.fetch_once(address, key, bucket).await;
+        let what = format!("fetching {key} from {address}");
+        let result = self
+            .unless_gone(address, &what, self.fetch_once(address, key, bucket))
+            .await;
         if result.is_err() {
             self.forget(address);
         }
@@ -148,7 +208,10 @@ impl PeerPool {
         chunk: &'a Value,
     ) -> futures::future::BoxFuture<'a, Result<()>> {
         Box::pin(async move {
-            let result = self.put_once(address, path, chunk).await;
+            let what = format!("putting {} on {address}", path.join("/"));
+            let result = self
+                .unless_gone(address, &what, self.put_once(address, path, chunk))
+                .await;
             if result.is_err() {
                 self.forget(address);
             }
@@ -193,4 +256,74 @@ fn put_messages(
         first.flight_descriptor = Some(FlightDescriptor::new_path(path));
     }
     futures::stream::iter(encoded)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    /// A port that accepts TCP connections and never speaks HTTP/2: a transfer to it
+    /// waits (as with a frozen peer or a cut link) until something ends it.
+    fn silent_peer() -> (std::net::TcpListener, String) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = listener.local_addr().unwrap().to_string();
+        (listener, address)
+    }
+
+    #[tokio::test]
+    async fn declaring_a_peer_gone_ends_its_transfers_at_once_until_it_is_named_again() {
+        let pool = Arc::new(PeerPool::default());
+        let (_listener, address) = silent_peer();
+        let key = TaskKey::new("x-1");
+
+        let started = Instant::now();
+        let fetch = tokio::spawn({
+            let (pool, address, key) = (pool.clone(), address.clone(), key.clone());
+            async move { pool.fetch(&address, &key, None).await }
+        });
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(!fetch.is_finished(), "the silent peer answered");
+        pool.declare_gone(&address);
+        let err = fetch.await.unwrap().unwrap_err().to_string();
+        assert!(
+            err.contains("declared worker") && err.contains(&address),
+            "{err}"
+        );
+        assert!(
+            started.elapsed() < CONNECT_TIMEOUT / 2,
+            "{:?}",
+            started.elapsed()
+        );
+
+        // Later transfers (tasks queued before the news) are refused without connecting.
+        let started = Instant::now();
+        let err = pool
+            .fetch(&address, &key, None)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("declared worker"), "{err}");
+        let chunk = Value::from(tessera_core::Chunk::from_ndarray(
+            ndarray::ArrayD::from_elem(ndarray::IxDyn(&[1]), 1.0f64),
+        ));
+        let err = pool
+            .put(&address, &key, &chunk)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("declared worker") && err.contains("putting"),
+            "{err}"
+        );
+        assert!(started.elapsed() < Duration::from_millis(100));
+
+        // Named again by the scheduler: transfers try the address again.
+        pool.declare_alive(&address);
+        let retry =
+            tokio::time::timeout(Duration::from_millis(300), pool.fetch(&address, &key, None))
+                .await;
+        assert!(retry.is_err(), "the fetch was refused instead of tried");
+    }
 }

@@ -199,7 +199,7 @@ pub async fn run_worker(config: WorkerConfig) -> Result<()> {
     let events_rx = Arc::new(tokio::sync::Mutex::new(events_rx));
     let executor = Executor::new(
         store.clone(),
-        peers,
+        peers.clone(),
         counters.clone(),
         config.threads,
         data_address.clone(),
@@ -219,7 +219,7 @@ pub async fn run_worker(config: WorkerConfig) -> Result<()> {
 
     loop {
         let forwarder = tokio::spawn(send_batches(events_rx.clone(), session.outbound.clone()));
-        let lost = serve_session(&mut session, &executor, &store, &shuffles, &events).await;
+        let lost = serve_session(&mut session, &executor, &store, &shuffles, &peers, &events).await;
         forwarder.abort();
         drop(session);
         let scheduler = &config.scheduler;
@@ -257,6 +257,7 @@ async fn serve_session(
     executor: &Arc<Executor>,
     store: &ChunkStore,
     shuffles: &ShuffleBuffers,
+    peers: &PeerPool,
     events: &mpsc::UnboundedSender<WorkerEvent>,
 ) -> String {
     loop {
@@ -271,9 +272,20 @@ async fn serve_session(
         };
         for command in commands {
             match command {
-                WorkerCommand::Compute(task) => executor.compute(task),
+                WorkerCommand::Compute(task) => {
+                    // Addresses the scheduler names now are of live workers.
+                    let owners = task.shuffle.iter().flat_map(|s| &s.owners);
+                    for address in task.inputs.iter().flat_map(|i| &i.holders) {
+                        peers.declare_alive(address);
+                    }
+                    for owner in owners {
+                        peers.declare_alive(&owner.address);
+                    }
+                    executor.compute(task)
+                }
                 WorkerCommand::Release(keys) => store.remove(&keys),
                 WorkerCommand::ForgetShuffle { id, attempt } => shuffles.forget(&id, attempt),
+                WorkerCommand::PeerGone { address } => peers.declare_gone(&address),
                 WorkerCommand::Steal(key) => {
                     let stolen = executor.steal(&key);
                     let _ = events.send(WorkerEvent::StealAnswer { key, stolen });

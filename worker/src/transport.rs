@@ -82,10 +82,16 @@ pub fn scheduler_endpoint(address: &str, security: &Security) -> Result<Endpoint
         .keep_alive_while_idle(true))
 }
 
-/// Endpoint for bulk chunk transfer to the worker at `address` (`host:port`).
+/// Endpoint for bulk chunk transfer to the worker at `address` (`host:port`). HTTP/2
+/// keepalive pings run while transfers are open, so a peer that dies or is cut off fails
+/// them within [`KEEPALIVE_INTERVAL`] + [`KEEPALIVE_TIMEOUT`] even when no scheduler
+/// tells (a put has no stall timeout of its own: the receiver sets its pace).
 pub fn data_endpoint(address: &str, security: &Security) -> Result<Endpoint> {
     Ok(endpoint(address, security, "worker")?
         .connect_timeout(Duration::from_secs(5))
+        .http2_keep_alive_interval(KEEPALIVE_INTERVAL)
+        .keep_alive_timeout(KEEPALIVE_TIMEOUT)
+        .keep_alive_while_idle(false)
         .initial_stream_window_size(STREAM_WINDOW)
         .initial_connection_window_size(CONNECTION_WINDOW)
         .max_frame_size(FRAME_SIZE))

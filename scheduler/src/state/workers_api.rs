@@ -7,7 +7,7 @@ use super::{MAX_FETCH_RETRIES, Outputs, RunTiming, SchedulerState};
 use std::sync::Arc;
 use tessera_core::error::TaskError;
 use tessera_core::key::TaskKey;
-use tessera_core::wire::{WorkerEvent, WorkerId, WorkerRegistration};
+use tessera_core::wire::{WorkerCommand, WorkerEvent, WorkerId, WorkerRegistration};
 
 impl SchedulerState {
     /// Register a worker. A live worker with the same data address is removed first (the
@@ -109,6 +109,15 @@ impl SchedulerState {
         tracing::info!(worker = id, address = %addr, reason, "removing worker");
         self.loss_context = Some((addr.clone(), format!("worker {addr} died ({reason})")));
 
+        // Every other worker drops its fetches from it and puts to it at once.
+        for &other in self.workers.live.items() {
+            self.out.to_workers.push((
+                WorkerId::from(other),
+                WorkerCommand::PeerGone {
+                    address: addr.clone(),
+                },
+            ));
+        }
         // Its reserved run goes back to the global queue.
         for t in rec.reserved.drain(..) {
             let r = &mut self.tasks.recs[t as usize];

@@ -248,3 +248,24 @@ fn no_worker_then_worker_arrives() {
     let (b, out) = h.worker("b:1", 1);
     assert_eq!(computes(&out), vec![(b, "x".to_string())]);
 }
+
+#[test]
+fn a_dead_worker_is_announced_to_every_other_worker() {
+    use tessera_core::wire::WorkerCommand;
+    let mut h = H::new();
+    let (a, _) = h.worker("a:1", 1);
+    let (b, _) = h.worker("b:1", 1);
+    let (c, _) = h.worker("c:1", 1);
+    let out = h.kill(a);
+    let mut told: Vec<_> = out
+        .to_workers
+        .iter()
+        .filter_map(|(w, cmd)| match cmd {
+            WorkerCommand::PeerGone { address } => Some((*w, address.as_str())),
+            _ => None,
+        })
+        .collect();
+    told.sort();
+    assert_eq!(told, vec![(b, "a:1"), (c, "a:1")]);
+    h.check("after the kill");
+}

@@ -65,7 +65,7 @@ impl Sim {
                     };
                     sw.outbox.push(WorkerEvent::StealAnswer { key, stolen });
                 }
-                WorkerCommand::ForgetShuffle { .. } => {}
+                WorkerCommand::ForgetShuffle { .. } | WorkerCommand::PeerGone { .. } => {}
             }
         }
         for (c, ev) in out.to_clients {
