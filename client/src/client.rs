@@ -119,6 +119,9 @@ impl Drop for ClientInner {
     }
 }
 
+/// Longest connecting to the scheduler may take, from the TCP connection to its Welcome.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
+
 impl Client {
     /// Connect to the scheduler at `address` (`host:port`) of a cluster without a token
     /// or TLS.
@@ -139,7 +142,7 @@ impl Client {
             .trim_start_matches("tcp://")
             .trim_start_matches("http://")
             .to_string();
-        let (mut scheduler, mut inbound, outbound) = runtime.block_on(async {
+        let handshake = async {
             let channel = scheduler_endpoint(&address, &security)?
                 .connect()
                 .await
@@ -150,18 +153,28 @@ impl Client {
                 .max_decoding_message_size(MAX_GRPC_MESSAGE)
                 .max_encoding_message_size(MAX_GRPC_MESSAGE);
             let (outbound, rx) = mpsc::unbounded_channel();
-            let inbound = scheduler
+            let mut inbound = scheduler
                 .client_session(UnboundedReceiverStream::new(rx))
                 .await
                 .map_err(|s| {
                     Error::Cluster(format!("scheduler refused the session: {}", s.message()))
                 })?
                 .into_inner();
-            Ok::<_, Error>((scheduler, inbound, outbound))
-        })?;
-        let first = runtime
-            .block_on(inbound.message())
-            .map_err(|s| Error::Cluster(format!("scheduler session failed: {}", s.message())))?;
+            let first = inbound.message().await.map_err(|s| {
+                Error::Cluster(format!("scheduler session failed: {}", s.message()))
+            })?;
+            Ok::<_, Error>((scheduler, inbound, outbound, first))
+        };
+        // A frozen scheduler accepts the TCP connection (the kernel answers for it) and
+        // then says nothing: bound the whole handshake.
+        let (mut scheduler, inbound, outbound, first) = runtime
+            .block_on(async { tokio::time::timeout(CONNECT_TIMEOUT, handshake).await })
+            .map_err(|_| {
+                Error::Cluster(format!(
+                    "the scheduler at {address} did not answer within {CONNECT_TIMEOUT:?}: \
+                     it is frozen, overloaded or not a tessera scheduler"
+                ))
+            })??;
         // The scheduler's worker timeout also bounds how long it may stay silent here: it
         // sends a heartbeat every interval, so a longer silence means it is frozen or
         // unreachable though the connection looks open.

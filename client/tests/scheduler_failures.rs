@@ -103,6 +103,23 @@ fn a_frozen_scheduler_is_reported_by_clients_and_workers_and_its_workers_return(
         worker.stderr_has("frozen or unreachable"),
         "the worker says why"
     );
+    // A new client connecting to the frozen scheduler gets an error, not a hang.
+    let a = address.clone();
+    let connecting = Instant::now();
+    let refused = within(NOTICE, "Client::connect to a frozen scheduler", move || {
+        Client::connect(&a).map(|_| ())
+    });
+    match refused {
+        Err(Error::Cluster(message)) => {
+            assert!(message.contains(&address), "names the scheduler: {message}");
+            assert!(message.contains("did not answer"), "{message}");
+        }
+        other => panic!("expected a cluster error, got {other:?}"),
+    }
+    eprintln!(
+        "connecting to the frozen scheduler failed after {:?}",
+        connecting.elapsed()
+    );
 
     // Thawed, it gets its worker back and serves a new client.
     scheduler.signal(libc::SIGCONT);
