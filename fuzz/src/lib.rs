@@ -67,7 +67,12 @@ pub fn seeds(target: &str) -> Vec<Vec<u8>> {
         "control_op" => ops().iter().map(enc).collect(),
         "control_client_replies" => vec![
             enc(&vec![
-                ClientEvent::Welcome { client_id: 3 },
+                ClientEvent::Welcome {
+                    client_id: 3,
+                    heartbeat_interval_ms: 500,
+                    timeout_ms: 2000,
+                },
+                ClientEvent::Heartbeat,
                 ClientEvent::InMemory {
                     key: key("x-1"),
                     holders: vec!["127.0.0.1:4000".into()],
@@ -241,7 +246,9 @@ fn scheduler_messages() -> Vec<SchedulerMessage> {
         SchedulerMessage::Welcome {
             worker_id: 1,
             heartbeat_interval_ms: 500,
+            worker_timeout_ms: 2000,
         },
+        SchedulerMessage::Heartbeat,
         SchedulerMessage::Batch(vec![
             WorkerCommand::Compute(ComputeTask {
                 key: key("t-1"),
