@@ -26,6 +26,16 @@ impl From<Expr> for PyExpr {
     }
 }
 
+/// `CASE WHEN cond THEN then ELSE otherwise END`: `then` where `cond` holds, `otherwise`
+/// where it is false or null.
+#[pyfunction]
+pub fn case_when(cond: &PyExpr, then: &PyExpr, otherwise: &PyExpr) -> PyResult<PyExpr> {
+    datafusion::logical_expr::when(cond.inner.clone(), then.inner.clone())
+        .otherwise(otherwise.inner.clone())
+        .map(PyExpr::from)
+        .map_err(|e| PyTypeError::new_err(e.to_string()))
+}
+
 /// The column `name`, unqualified and taken literally (dots and capitals are part of it).
 #[pyfunction]
 pub fn col(name: &str) -> PyExpr {
@@ -132,6 +142,24 @@ impl PyExpr {
     /// The first non-null of `self` and `other`.
     fn fill_null(&self, other: &PyExpr) -> PyExpr {
         coalesce(vec![self.inner.clone(), other.inner.clone()]).into()
+    }
+
+    /// The numeric function `name` of the value: `abs`, `sqrt`, `exp`, `ln`, `floor`,
+    /// `ceil`, `signum`.
+    fn math(&self, name: &str) -> PyResult<PyExpr> {
+        use datafusion::functions::math::expr_fn as m;
+        let x = self.inner.clone();
+        Ok(match name {
+            "abs" => m::abs(x),
+            "sqrt" => m::sqrt(x),
+            "exp" => m::exp(x),
+            "ln" => m::ln(x),
+            "floor" => m::floor(x),
+            "ceil" => m::ceil(x),
+            "signum" => m::signum(x),
+            other => return Err(PyValueError::new_err(format!("unknown function {other:?}"))),
+        }
+        .into())
     }
 
     /// The same expression under the output name `name`.

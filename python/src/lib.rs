@@ -61,6 +61,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(expr::lit_array, m)?)?;
     m.add_function(wrap_pyfunction!(expr::count_all, m)?)?;
     m.add_function(wrap_pyfunction!(expr::can_cast, m)?)?;
+    m.add_function(wrap_pyfunction!(expr::case_when, m)?)?;
     m.add("TaskError", py.get_type::<errors::TaskError>())?;
     m.add("ClusterError", py.get_type::<errors::ClusterError>())?;
     m.add("PYTHON_KERNEL", kernel::PYTHON_KERNEL)?;

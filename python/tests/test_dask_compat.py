@@ -422,9 +422,10 @@ SNIPPETS = [
     """),
     S("df-series-abs-clip", """
         df = dd.from_pandas(pdf, npartitions=3)
-        df[["id", "x"]].assign(a=df.x.abs(), c=df.y.clip(-1, 1)).compute()
-    """, xfail="Series.abs/clip: the expression binding (python/src/expr.rs) has no abs, "
-        "greatest/least or CASE expression to build them from", raises=AttributeError),
+        df.assign(a=df.x.abs(), c=df.y.clip(-1, 1), lo=df.y.clip(lower=0),
+                  w=df.y.where(df.y > 0, -1.0), m=df.y.mask(df.y > 0))[
+            ["id", "a", "c", "lo", "w", "m"]].compute()
+    """),
     S("df-dask-compute-several", """
         df = dd.from_pandas(pdf, npartitions=3)
         dask.compute(df.x.sum(), df.y.max())

@@ -232,3 +232,30 @@ def test_columns_become_arrays_and_arrays_tables(client):
     t = td.from_dask_array(x, columns=["p", "q"])
     assert list(t.columns) == ["p", "q"]
     same_rows(t.compute(), pd.DataFrame({"p": np.arange(0, 12, 2.0), "q": np.arange(1, 12, 2.0)}))
+
+
+@given(frames(), st.floats(-50, 0, width=32), st.floats(0, 50, width=32))
+def test_abs_clip_where_mask_match_pandas(client, pdf, lo, hi):
+    df = td.from_pandas(pdf, npartitions=2)
+    got = df.assign(
+        ax=df.x.abs(), ay=abs(df.y), c=df.y.clip(lo, hi), cl=df.x.clip(lower=-3),
+        cu=df.y.clip(upper=hi), cx=df.x.clip(df.k, df.k + 5),
+        w=df.y.where(df.x > 0, -1.0), wn=df.y.where(df.y > 0), m=df.x.mask(df.k == 1, 0),
+    )
+    expected = pdf.assign(
+        ax=pdf.x.abs(), ay=abs(pdf.y), c=pdf.y.clip(lo, hi), cl=pdf.x.clip(lower=-3),
+        cu=pdf.y.clip(upper=hi), cx=pdf.x.clip(pdf.k, pdf.k + 5),
+        w=pdf.y.where(pdf.x > 0, -1.0), wn=pdf.y.where(pdf.y > 0), m=pdf.x.mask(pdf.k == 1, 0),
+    )
+    same_rows(got.compute(), expected, by=["id"])
+
+
+def test_abs_clip_where_refuse_what_pandas_refuses(client):
+    df = td.from_pandas(pd.DataFrame({"g": ["a", "b"], "x": [1, -2]}), npartitions=1)
+    for bad in (lambda: df.g.abs(), lambda: df.g.clip(0, 1), lambda: df.x.clip("a"),
+                lambda: df.x.where(df.x, 0), lambda: df.x.where([True, False], 0)):
+        try:
+            bad()
+        except TypeError:
+            continue
+        raise AssertionError("accepted")

@@ -138,8 +138,9 @@ pub fn schema_from_stream(bytes: &[u8]) -> Result<SchemaRef> {
     })
 }
 
-/// The schema and record batches of an Arrow IPC file held in `bytes` (the batches' buffers
-/// point into `bytes` where aligned, and are copies otherwise). The footer and
+/// The schema and record batches of an Arrow IPC file held in `bytes` (a file of one
+/// batch points into `bytes` where aligned; several batches get a copy each, so that each
+/// reports only its own memory). The footer and
 /// every block are bounds-checked against the file and every message is checked with
 /// [`check_message`] before Arrow reads it.
 pub fn decode_file(bytes: Vec<u8>) -> Result<(SchemaRef, Vec<RecordBatch>)> {
@@ -164,6 +165,9 @@ pub fn decode_file(bytes: Vec<u8>) -> Result<(SchemaRef, Vec<RecordBatch>)> {
         Ok(Arc::new(arrow_ipc::convert::fb_to_schema(fb_schema)))
     })?;
     let mut decoder = arrow_ipc::reader::FileDecoder::new(schema.clone(), footer.version());
+    let blocks = footer.recordBatches().map_or(0, |b| b.len())
+        + footer.dictionaries().map_or(0, |d| d.len());
+    let shared_file = blocks <= 1;
     let block_bytes = |block: &Block| -> Result<Buffer> {
         let (offset, meta, body) = (block.offset(), block.metaDataLength(), block.bodyLength());
         let fits = || -> Option<(usize, usize, usize)> {
@@ -178,7 +182,14 @@ pub fn decode_file(bytes: Vec<u8>) -> Result<(SchemaRef, Vec<RecordBatch>)> {
                 "a block at {offset} of {meta}+{body} bytes outside the file"
             ))
         })?;
-        let block = bytes.slice_with_length(offset, meta + body);
+        // With several blocks, each gets its own allocation: arrays report the capacity
+        // of the allocation they point into, so batches sharing the whole file would
+        // each count the whole file (and DataFusion's memory pool would refuse them).
+        let block = if shared_file {
+            bytes.slice_with_length(offset, meta + body)
+        } else {
+            Buffer::from(&bytes[offset..offset + meta + body])
+        };
         let prefix = if block.get(..4) == Some(&CONTINUATION[..]) {
             8
         } else {

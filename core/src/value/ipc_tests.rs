@@ -103,3 +103,27 @@ fn lying_lengths_are_refused() {
     stream[4..8].copy_from_slice(&(-8i32).to_le_bytes());
     assert!(schema_from_stream(&stream).is_err());
 }
+
+#[test]
+fn batches_of_a_file_each_report_their_own_memory() {
+    // Many batches: each must not count the whole file (DataFusion's memory pool sums
+    // what the batches report; sharing one allocation made a spilled partition of N
+    // batches count N times the file).
+    let b = batch();
+    let mut out = Vec::new();
+    let mut w = FileWriter::try_new(&mut out, &b.schema()).unwrap();
+    for _ in 0..50 {
+        w.write(&b).unwrap();
+    }
+    w.finish().unwrap();
+    drop(w);
+    let file_len = out.len();
+    let (_, batches) = decode_file(out).unwrap();
+    let reported: usize = batches.iter().map(|b| b.get_array_memory_size()).sum();
+    // Each buffer reports its block's allocation (a few buffers per batch), never the
+    // file's: sharing the file's allocation reported about 50 x 7 x the file.
+    assert!(
+        reported < 10 * file_len,
+        "50 batches report {reported} bytes for a file of {file_len}"
+    );
+}

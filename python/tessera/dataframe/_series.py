@@ -224,6 +224,56 @@ class Series:
             raise TypeError(f"cannot fill {self.dtype} values with {value!r}")
         return self._new(self._expr.fill_null(o_expr), self.name)
 
+    def _numeric(self, what):
+        if _types.kind(self._type) not in ("int", "float"):
+            raise TypeError(f"{what} needs numeric values, not {self.dtype}")
+
+    def abs(self):
+        """The absolute values."""
+        self._numeric("abs")
+        return self._new(self._expr.math("abs"), self.name)
+
+    __abs__ = abs
+
+    def clip(self, lower=None, upper=None):
+        """Values below `lower` raised to it and above `upper` lowered to it (scalars or
+        Series; `None` leaves that side open). Missing values stay missing."""
+        self._numeric("clip")
+        out = self
+        for bound, beyond in ((lower, Series.__lt__), (upper, Series.__gt__)):
+            if bound is None:
+                continue
+            b_expr, b_type, _ = out._operand(bound)
+            if not _types.is_numeric(b_type):
+                raise TypeError(f"clip bounds must be numeric, not {bound!r}")
+            out = out._new(_core.case_when(beyond(out, bound)._expr, b_expr, out._expr),
+                           self.name)
+        return out
+
+    def where(self, cond, other=None):
+        """The values where `cond` holds, `other` (default: missing) where it does not
+        or is missing, as pandas' `Series.where`."""
+        return self._choose(cond, other, keep_where_true=True)
+
+    def mask(self, cond, other=None):
+        """The values where `cond` does not hold, `other` (default: missing) where it does."""
+        return self._choose(cond, other, keep_where_true=False)
+
+    def _choose(self, cond, other, keep_where_true):
+        if not isinstance(cond, Series):
+            raise TypeError("cond must be a boolean Series of the same DataFrame")
+        if _types.kind(cond._type) != "bool":
+            raise TypeError(f"cond must hold booleans, not {cond.dtype}")
+        o_expr, o_type, _ = self._operand(other)
+        if not (_same_kind(self._type, o_type) or _types.kind(self._type) == _types.kind(o_type)):
+            raise TypeError(f"cannot mix {self.dtype} values with {other!r}")
+        if keep_where_true:
+            expr = _core.case_when(cond._expr, self._expr, o_expr)
+        else:
+            # pandas keeps the value where cond is missing, as where cond is false.
+            expr = _core.case_when(cond._expr, o_expr, self._expr)
+        return self._new(expr, self.name)
+
     def rename(self, name):
         """The same values under another name."""
         return Series(self._frame, self._expr, name, self._type)
