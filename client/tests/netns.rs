@@ -301,7 +301,6 @@ fn across_namespaces() -> Result<(), Failed> {
 
     // Phase 2: computations in flight; cut w1 off the bridge under them.
     let submitted = client.expect(&format!("{REPLY}submitted "), STEP_TIMEOUT)?;
-    std::thread::sleep(Duration::from_millis(300));
     ns.script(&["cut", &ns.id, "w1"])?;
     let cut_at = Instant::now();
     writeln!(client_in, "cut").map_err(|e| format!("telling the client: {e}"))?;
@@ -378,12 +377,18 @@ fn client_role(address: &str) -> Result<(), Failed> {
     ));
 
     // Phase 2: several computations in flight when w1's link goes down.
+    // The inputs are persisted first, so their chunks live on every worker (w1's must be
+    // recomputed from lineage after the cut) and the computations fetch across workers.
     let seeds = [31u64, 32, 33, 34];
     let arrays: Vec<_> = seeds
         .iter()
-        .map(|&s| random::<f64>(&[1600, 1600], &[100, 100], s))
+        .map(|&s| random::<f64>(&[2000, 2000], &[100, 100], s))
         .collect();
-    let futures = arrays
+    let persisted = arrays
+        .iter()
+        .map(|x| client.persist(x))
+        .collect::<tessera::Result<Vec<_>>>()?;
+    let futures = persisted
         .iter()
         .map(|x| client.submit(&(x + &x.t()).mean_axis(0)))
         .collect::<tessera::Result<Vec<_>>>()?;

@@ -2,7 +2,7 @@
 //! overlapping chunks, and the combination of a slice of a slice into one slice.
 
 use super::*;
-use crate::array::lower::lower;
+use crate::array::lower::lower_nodes;
 use crate::array::random;
 
 fn positions(s: &Stride) -> Vec<usize> {
@@ -85,7 +85,7 @@ fn slices_touch_only_the_chunks_they_need() {
         Idx::range(Some(12), Some(18), 1),
         Idx::range(None, None, 15),
     ]);
-    let l = lower(y.node().unwrap());
+    let l = lower_nodes(y.node().unwrap());
     l.graph.validate(&|_| false).unwrap();
     let mut read: Vec<&str> = l
         .graph
@@ -130,7 +130,7 @@ fn take_reads_only_the_chunks_holding_its_indices() {
     // Positions 35, 2, 35, 39 fit one output chunk (runs of 10), reading input chunks 3 and 0.
     let y = x.take(&[35, 2, 35, -1], 0);
     assert_eq!(y.chunks().unwrap(), &vec![vec![4], vec![3]]);
-    let l = lower(y.node().unwrap());
+    let l = lower_nodes(y.node().unwrap());
     l.graph.validate(&|_| false).unwrap();
     let mut read: Vec<&str> = l
         .graph

@@ -2,6 +2,7 @@
 //! with deterministic keys so equal sub-expressions become the same tasks.
 
 use super::chunks::{chunk_shape, grid_counts, grid_indices, linear_index, offsets};
+use super::fuse_tasks::fuse_tasks;
 use super::optimize::{FusionPlan, GraphStats, cull, plan_fusion};
 use super::rechunk::rechunk_pieces;
 use super::{Node, NodeKind, Source};
@@ -71,6 +72,7 @@ pub(crate) fn lower(root: &Arc<Node>) -> Lowered {
     let mut lowered = lower_with(root, plan_fusion(root));
     cull(&mut lowered.graph, &lowered.outputs);
     retain_shuffles(&mut lowered);
+    fuse_tasks(&mut lowered.graph, &lowered.outputs, &lowered.shuffles);
     lowered
 }
 
@@ -85,6 +87,16 @@ fn retain_shuffles(lowered: &mut Lowered) {
     for s in &mut lowered.shuffles {
         s.outputs.retain(|(_, k)| present.contains(k));
     }
+}
+
+/// Lower as [`lower`] does, without task fusion: one task per chunk of every node that
+/// node fusion and culling keep (for tests of the lowering itself).
+#[cfg(test)]
+pub(crate) fn lower_nodes(root: &Arc<Node>) -> Lowered {
+    let mut lowered = lower_with(root, plan_fusion(root));
+    cull(&mut lowered.graph, &lowered.outputs);
+    retain_shuffles(&mut lowered);
+    lowered
 }
 
 /// Lower the expression as written: one layer of tasks per node, nothing removed.
@@ -117,11 +129,16 @@ pub(crate) fn graph_stats(root: &Arc<Node>) -> GraphStats {
     let mut lowered = lower_with(root, plan);
     let after_fusion = lowered.graph.len();
     cull(&mut lowered.graph, &lowered.outputs);
+    let tasks_after = lowered.graph.len();
+    retain_shuffles(&mut lowered);
+    let tasks_merged = fuse_tasks(&mut lowered.graph, &lowered.outputs, &lowered.shuffles);
     GraphStats {
         tasks_before: before,
         tasks_after_fusion: after_fusion,
-        tasks_after: lowered.graph.len(),
+        tasks_after,
         fused_nodes,
+        tasks_merged,
+        tasks_submitted: lowered.graph.len(),
     }
 }
 
@@ -385,13 +402,18 @@ mod tests {
     fn lowering_is_closed_and_deterministic() {
         let a = random::<f64>(&[10, 10], &[3, 3], 1);
         let z = (&a + &a.t()).mean_axis(0);
-        let l = lower(z.node().unwrap());
+        let l = lower_nodes(z.node().unwrap());
         l.graph.validate(&|_| false).unwrap();
         assert_eq!(l.outputs.len(), 4);
-        let again = lower((&a + &a.t()).mean_axis(0).node().unwrap());
-        assert_eq!(l.graph, again.graph);
         // 16 random + 16 transpose + 16 add + 16 partials + 4 combines + 4 finals.
         assert_eq!(l.graph.len(), 16 * 4 + 4 + 4);
+        // With task fusion: 16 fused partials (random, transpose, add, partial sum) and
+        // 4 fused combine + finalize.
+        let l = lower(z.node().unwrap());
+        l.graph.validate(&|_| false).unwrap();
+        assert_eq!(l.graph.len(), 16 + 4);
+        let again = lower((&a + &a.t()).mean_axis(0).node().unwrap());
+        assert_eq!(l.graph, again.graph);
     }
 
     #[test]
@@ -414,7 +436,7 @@ mod tests {
     #[test]
     fn deep_combine_trees_reduce_to_one_state() {
         let a = random::<f64>(&[100], &[1], 1);
-        let l = lower(
+        let l = lower_nodes(
             a.try_reduce_split(Reduction::Sum, None, 2)
                 .unwrap()
                 .node()

@@ -6,6 +6,7 @@ mod blockwise;
 pub mod chunks;
 mod create;
 mod elementwise;
+mod fuse_tasks;
 mod index;
 mod index_fancy;
 mod join;
@@ -228,8 +229,8 @@ impl Array {
     }
 
     /// Sizes of this expression's task graph as written and after optimization (fusion of
-    /// elementwise chains, culling of unneeded tasks): what [`crate::Client::compute`] submits
-    /// is `tasks_after` tasks.
+    /// elementwise chains, culling of unneeded tasks, task fusion): what
+    /// [`crate::Client::compute`] submits is `tasks_submitted` tasks.
     pub fn graph_stats(&self) -> Result<GraphStats> {
         Ok(lower::graph_stats(self.node()?))
     }

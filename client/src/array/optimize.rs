@@ -212,10 +212,15 @@ pub struct GraphStats {
     pub tasks_before: usize,
     /// Tasks after fusing elementwise chains.
     pub tasks_after_fusion: usize,
-    /// Tasks after fusion and culling: what is submitted.
+    /// Tasks after fusion and culling.
     pub tasks_after: usize,
     /// Elementwise nodes absorbed into their consumer by fusion.
     pub fused_nodes: usize,
+    /// Tasks merged into others by task fusion (creation tasks inlined into their
+    /// consumers, linear chains made one task; see `fuse_tasks`).
+    pub tasks_merged: usize,
+    /// Tasks submitted: `tasks_after` less what task fusion merged.
+    pub tasks_submitted: usize,
 }
 
 #[cfg(test)]

@@ -16,6 +16,7 @@ mod create;
 pub mod dynarray;
 mod elementwise;
 mod elemops;
+mod fused;
 mod ghost;
 mod layout;
 mod matmul;
@@ -150,6 +151,7 @@ pub fn execute(op: &Op, inputs: &[Chunk]) -> Result<Chunk> {
         }
         Op::TopK { k, axis } => ordering::topk(*k, *axis, inputs),
         Op::Unique => unique::unique(inputs),
+        Op::Fused { steps } => fused::run(steps, inputs),
         Op::ShuffleBarrier { .. } => Ok(crate::shuffle::marker()),
         Op::ShuffleTransfer { .. } | Op::ShuffleUnpack { .. } => Err(Error::other(format!(
             "{} runs in a worker's shuffle service, not as a plain kernel",

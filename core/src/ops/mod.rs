@@ -8,8 +8,13 @@ use serde::{Deserialize, Serialize};
 use std::ops::Range;
 
 mod expr;
+mod fused;
 mod table;
 pub use expr::{BinaryOp, Expr, MAX_DECODED_EXPR_DEPTH, UnaryOp};
+pub use fused::{
+    FusedStep, MAX_FUSED_STEPS, StepInput, check_steps as fused_check_steps,
+    fusable as fusable_step,
+};
 pub use table::{StageBinding, TableSink, TableStage};
 
 /// One task's operation. Inputs are the task's input chunks, in order.
@@ -310,6 +315,13 @@ pub enum Op {
         #[serde(with = "serde_bytes")]
         args: Vec<u8>,
     },
+    /// Several array ops run one after another in one task, so their intermediates never
+    /// leave the worker (graph optimization fuses a chain of tasks, and inlines cheap
+    /// creation ops into their consumers). See [`FusedStep`].
+    Fused {
+        /// The steps, in order; the last one's output is the task's.
+        steps: Vec<FusedStep>,
+    },
 }
 
 impl Op {
@@ -350,6 +362,7 @@ impl Op {
             Op::RowCount => "row-count",
             Op::Call { name, .. } => name,
             Op::ArraysToTable { .. } => "arrays-to-table",
+            Op::Fused { .. } => "fused",
         }
     }
 }
