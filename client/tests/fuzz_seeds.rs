@@ -36,7 +36,9 @@ fn decode_as(target: &str, data: &[u8]) -> Result<(), String> {
             }
             Ok(())
         }
-        "control_op" => decode::<Op>(data).map(drop).map_err(|x| e(&x)),
+        "control_op" => tessera_fuzz::decode_op_fully(data, 2)
+            .map(drop)
+            .map_err(|x| e(&x)),
         "control_client_replies" => decode::<Vec<ClientEvent>>(data)
             .map(drop)
             .or_else(|_| decode::<ClusterInfo>(data).map(drop))

@@ -128,6 +128,19 @@ pub fn seeds(target: &str) -> Vec<Vec<u8>> {
     }
 }
 
+/// Decode a task's op as a worker does before running it: the op, and for a fused op its
+/// step program (checked against `task_inputs` inputs) and every step's op.
+pub fn decode_op_fully(data: &[u8], task_inputs: usize) -> tessera_core::Result<Op> {
+    let op: Op = tessera_core::codec::decode(data)?;
+    if let Op::Fused { steps } = &op {
+        tessera_core::ops::fused_check_steps(steps, task_inputs)?;
+        for step in steps {
+            step.decode_op()?;
+        }
+    }
+    Ok(op)
+}
+
 /// Cut a fuzz input into Flight messages: repeated `[u32 LE header length][header]
 /// [u32 LE body length][body]`, each length clamped to the bytes that remain.
 pub fn split_messages(mut data: &[u8]) -> Vec<FlightData> {
@@ -312,6 +325,24 @@ fn ops() -> Vec<Op> {
                     offset: vec![0],
                 }],
             },
+        },
+        Op::Fused {
+            steps: vec![
+                tessera_core::ops::FusedStep::new(
+                    &Op::Full {
+                        shape: vec![4],
+                        value: Scalar::F64(2.0),
+                    },
+                    vec![],
+                ),
+                tessera_core::ops::FusedStep::new(
+                    &Op::Elementwise {
+                        expr: Expr::Unary(UnaryOp::Sqrt, Box::new(Expr::Input(0))),
+                        shape: vec![4],
+                    },
+                    vec![tessera_core::ops::StepInput::Step(0)],
+                ),
+            ],
         },
         Op::TableStage(Box::new(TableStage {
             plan,

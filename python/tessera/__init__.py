@@ -6,7 +6,15 @@ from tessera._core import ClusterError, TaskError
 from tessera.distributed import (Client, LocalCluster, Security, compute, get_client,
                                  persist)
 from tessera.diagnostics import ProgressBar, performance_report
-from tessera.futures import Delayed, Future, as_completed, delayed, progress, wait
+from tessera.futures import (
+    ComputeFuture,
+    Delayed,
+    Future,
+    as_completed,
+    delayed,
+    progress,
+    wait,
+)
 
 from tessera import config  # noqa: E402
 
@@ -34,6 +42,7 @@ def __getattr__(name):
 __all__ = [
     "Client",
     "Delayed",
+    "ComputeFuture",
     "Future",
     "ClusterError",
     "LocalCluster",

@@ -205,27 +205,50 @@ class Client:
             self._dashboard = f"http://{address}/" if address else ""
         return self._dashboard or None
 
-    def compute(self, collections, progress=None, **kwargs):
-        """Compute an array (or a list/tuple of them) into NumPy, without copying the
-        fetched result; DataFrames and Series compute to pandas, delayed values and
-        futures to their values. Ctrl-C interrupts the wait. A progress bar shows for work that runs
-        past a second in a terminal or notebook; `progress=False` hides it, `True` forces
-        it, and a callable gets `(elapsed_seconds, tasks_done, tasks_total)` instead."""
+    def compute(self, collections, sync=False, progress=None, **kwargs):
+        """Start computing a collection (an array, DataFrame, Series, lazy scalar or
+        delayed value, or a list/tuple of them) on the cluster and return at once, as
+        dask.distributed does: a `ComputeFuture` (a list/tuple of them) whose `result()`
+        is the value (NumPy for arrays, pandas for frames). `sync=True` waits and returns
+        the values instead (what `tessera.compute` and `.compute()` do); then a progress
+        bar shows for work past a second in a terminal or notebook (`progress=False`
+        hides it, `True` forces it, a callable gets `(elapsed_seconds, tasks_done,
+        tasks_total)`). Futures of `submit` are returned as they are."""
+        if isinstance(collections, (list, tuple)):
+            return type(collections)(
+                self.compute(c, sync=sync, progress=progress) for c in collections
+            )
+        if isinstance(collections, _futures.Future):
+            return collections.result() if sync else collections
+        if sync:
+            return self._compute_now(collections, progress)
+        self._check_computable(collections)
+        return _futures.ComputeFuture(
+            self, lambda: self._compute_now(collections, False), type(collections).__name__
+        )
+
+    def _check_computable(self, collection):
         from tessera.array import Array
 
-        if isinstance(collections, (list, tuple)):
-            return type(collections)(self.compute(c, progress=progress) for c in collections)
-        if isinstance(collections, _futures.Delayed):
-            return collections.compute(client=self)
-        if isinstance(collections, _futures.Future):
-            return collections.result()
-        if _is_frame(collections):
-            return collections.compute(progress=progress)
-        if not isinstance(collections, Array):
-            raise TypeError(f"cannot compute {type(collections).__name__}")
+        computable = (Array, _futures.Delayed)
+        if not (isinstance(collection, computable) or _is_frame(collection)):
+            raise TypeError(f"cannot compute {type(collection).__name__}")
+
+    def _compute_now(self, collection, progress=None):
+        """The value of one collection, computed now (see `compute`)."""
+        from tessera.array import Array
+
+        if isinstance(collection, _futures.Delayed):
+            return collection.compute(client=self)
+        if isinstance(collection, _futures.Future):
+            return collection.result()
+        if _is_frame(collection):
+            return collection.compute(progress=progress)
+        if not isinstance(collection, Array):
+            raise TypeError(f"cannot compute {type(collection).__name__}")
         try:
             with diagnostics.progress_hook(progress) as hook:
-                buffer = self._core.compute(collections._core, hook)
+                buffer = self._core.compute(collection._core, hook)
         except _core.TaskError as e:
             raise _remote_error(e) from None
         out = np.asarray(buffer)
@@ -341,7 +364,7 @@ def get_client():
 def compute(*arrays, **kwargs):
     """Compute several arrays (NumPy), DataFrames and Series (pandas), lazy scalars,
     delayed values and futures; a tuple of the results."""
-    return tuple(get_client().compute(list(arrays), **kwargs))
+    return tuple(get_client().compute(list(arrays), sync=True, **kwargs))
 
 
 def persist(*arrays, **kwargs):

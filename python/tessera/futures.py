@@ -7,10 +7,12 @@ the remote traceback as a note."""
 
 import base64
 import collections
+import concurrent.futures
 import hashlib
 import operator
 import pickle
 import re
+import threading
 import time
 import uuid
 
@@ -191,7 +193,7 @@ def gather(futures, errors="raise"):
     `errors="skip"` leaves failed ones out of lists."""
     if errors not in ("raise", "skip"):
         raise ValueError(f"errors must be 'raise' or 'skip', not {errors!r}")
-    if isinstance(futures, Future):
+    if isinstance(futures, (Future, ComputeFuture)):
         return futures.result()
     if type(futures) in (list, tuple, set, frozenset):
         out = []
@@ -199,12 +201,115 @@ def gather(futures, errors="raise"):
             try:
                 out.append(gather(f, errors))
             except Exception:
-                if errors == "raise" or not isinstance(f, Future):
+                if errors == "raise" or not isinstance(f, (Future, ComputeFuture)):
                     raise
         return type(futures)(out)
     if type(futures) is dict:
         return {k: gather(v, errors) for k, v in futures.items()}
     return futures
+
+
+_COMPUTE_POOL = None
+_COMPUTE_POOL_LOCK = threading.Lock()
+
+
+def _compute_pool():
+    global _COMPUTE_POOL
+    with _COMPUTE_POOL_LOCK:
+        if _COMPUTE_POOL is None:
+            _COMPUTE_POOL = concurrent.futures.ThreadPoolExecutor(
+                max_workers=8, thread_name_prefix="tessera-compute"
+            )
+        return _COMPUTE_POOL
+
+
+class ComputeFuture:
+    """What `client.compute(collection)` returns, as in dask.distributed: the collection
+    computes on the cluster in the background (the call into Rust releases the GIL) and
+    `result()` is its value: NumPy for arrays, pandas for frames."""
+
+    def __init__(self, client, compute, name):
+        self.client = client
+        self.key = f"{name.lower()}-{uuid.uuid4().hex[:16]}"
+        self._future = _compute_pool().submit(compute)
+
+    def done(self):
+        """Whether the value is computed or the computation failed (never blocks)."""
+        return self._future.done()
+
+    @property
+    def status(self):
+        """`pending`, `finished`, `error` or `cancelled`."""
+        f = self._future
+        if f.cancelled():
+            return "cancelled"
+        if not f.done():
+            return "pending"
+        return "error" if f.exception() is not None else "finished"
+
+    def result(self, timeout=None):
+        """The value, waiting up to `timeout` seconds (`TimeoutError` after that); a
+        failed computation raises its exception."""
+        try:
+            return self._future.result(timeout)
+        except concurrent.futures.TimeoutError:
+            raise TimeoutError(f"{self.key} is not finished after {timeout} s") from None
+
+    def exception(self, timeout=None):
+        """The exception of a failed computation, or None when it succeeded."""
+        try:
+            return self._future.exception(timeout)
+        except concurrent.futures.TimeoutError:
+            raise TimeoutError(f"{self.key} is not finished after {timeout} s") from None
+
+    def cancel(self):
+        """Do not start the computation if it has not started; whether it was stopped."""
+        return self._future.cancel()
+
+    def cancelled(self):
+        """Whether `cancel()` stopped it."""
+        return self._future.cancelled()
+
+    def add_done_callback(self, fn):
+        """Call `fn(self)` once the computation is done."""
+        self._future.add_done_callback(lambda _: fn(self))
+
+    def release(self):
+        """Accepted for Dask compatibility: the value lives in this process."""
+
+    def __repr__(self):
+        return f"<tessera.ComputeFuture: key={self.key!r}, status={self.status}>"
+
+    def __reduce__(self):
+        raise TypeError(
+            "a tessera ComputeFuture cannot be pickled or passed to client.submit: "
+            "pass its result() instead"
+        )
+
+
+def _wait_any(pending, timeout):
+    """Index of a done future among `pending` (call futures and compute futures), or
+    None after `timeout` seconds."""
+    calls = [i for i, f in enumerate(pending) if isinstance(f, Future)]
+    if len(calls) == len(pending):
+        return _core.wait_first(pending[0].client._core, [f._core for f in pending], timeout)
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        for i, f in enumerate(pending):
+            if f.done():
+                return i
+        if deadline is not None and time.monotonic() >= deadline:
+            return None
+        if calls:
+            # Sleep on the call futures' own wake-up for a short while.
+            found = _core.wait_first(
+                pending[calls[0]].client._core, [pending[i]._core for i in calls], 0.01
+            )
+            if found is not None:
+                return calls[found]
+        else:
+            concurrent.futures.wait([f._future for f in pending], timeout=0.05,
+                                    return_when=concurrent.futures.FIRST_COMPLETED)
 
 
 class as_completed:  # noqa: N801 - named like dask.distributed.as_completed
@@ -230,8 +335,7 @@ class as_completed:  # noqa: N801 - named like dask.distributed.as_completed
     def __next__(self):
         if not self._pending:
             raise StopIteration
-        client = self._pending[0].client
-        index = _core.wait_first(client._core, [f._core for f in self._pending])
+        index = _wait_any(self._pending, None)
         future = self._pending.pop(index)
         if not self._with_results:
             return future
@@ -251,14 +355,14 @@ def wait(futures, timeout=None, return_when="ALL_COMPLETED"):
     seconds; `(done, not_done)` sets. Failed futures count as done."""
     if return_when not in ("ALL_COMPLETED", "FIRST_COMPLETED"):
         raise ValueError(f"unknown return_when {return_when!r}")
-    futures = [futures] if isinstance(futures, Future) else list(futures)
+    futures = [futures] if isinstance(futures, (Future, ComputeFuture)) else list(futures)
     deadline = None if timeout is None else time.monotonic() + timeout
     pending = [f for f in futures if not f.done()]
     if return_when == "FIRST_COMPLETED" and len(pending) < len(futures):
         pending = []  # one is done already
     while pending:
         left = None if deadline is None else max(0.0, deadline - time.monotonic())
-        index = _core.wait_first(pending[0].client._core, [f._core for f in pending], left)
+        index = _wait_any(pending, left)
         if index is None:
             if timeout is not None:
                 raise TimeoutError(f"{len(pending)} futures not finished after {timeout} s")

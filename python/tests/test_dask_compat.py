@@ -255,10 +255,9 @@ SNIPPETS = [
     """),
     S("array-client-compute-future", """
         x = da.from_array(A, chunks=(20, 15))
-        client.compute(x.sum()).result()
-    """, xfail="tessera's Client.compute returns the computed value (its documented API, "
-        "relied on by test_futures.py and test_diagnostics.py), where dask.distributed's "
-        "returns a Future", raises=AttributeError),
+        (client.compute(x.sum()).result(), client.gather(client.compute([x.max(), x.min()])),
+         client.compute(x.mean(), sync=True))
+    """),
     # ---- dataframes ------------------------------------------------------------------
     S("df-from_pandas-compute", """
         df = dd.from_pandas(pdf, npartitions=3)

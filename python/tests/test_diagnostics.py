@@ -23,7 +23,7 @@ def _slow(block):
 def test_hook_sees_the_scheduler_counts_rise_to_the_total(client):
     x = ta.from_array(np.arange(64.0).reshape(8, 8), chunks=(2, 8))  # 4 blocks
     calls = []
-    out = client.compute(ta.map_blocks(_slow, x).sum(),
+    out = client.compute(ta.map_blocks(_slow, x).sum(), sync=True,
                          progress=lambda e, d, t: calls.append((e, d, t)))
     assert out == np.arange(64.0).sum() * 2
     assert calls, "the hook is called while waiting"
@@ -44,7 +44,7 @@ def test_bar_draws_after_its_minimum_and_finishes_at_the_total(client):
     x = ta.from_array(np.ones((6, 4)), chunks=(1, 4))
     out = io.StringIO()
     bar = ts.ProgressBar(minimum=0.2, out=out, notebook=False)
-    r = client.compute(ta.map_blocks(_slow, x).sum(), progress=bar)
+    r = client.compute(ta.map_blocks(_slow, x).sum(), sync=True, progress=bar)
     assert r == 48.0
     text = out.getvalue()
     assert bar.shown and text.endswith("\n"), text
@@ -57,7 +57,7 @@ def test_bar_draws_after_its_minimum_and_finishes_at_the_total(client):
 def test_short_work_draws_nothing_and_errors_leave_the_bar_unfinished(client):
     out = io.StringIO()
     bar = ts.ProgressBar(minimum=5.0, out=out, notebook=False)
-    assert client.compute(ta.ones((4,), chunks=2).sum(), progress=bar) == 4.0
+    assert client.compute(ta.ones((4,), chunks=2).sum(), sync=True, progress=bar) == 4.0
     assert out.getvalue() == "" and not bar.shown
 
     def boom(b):
@@ -67,7 +67,7 @@ def test_short_work_draws_nothing_and_errors_leave_the_bar_unfinished(client):
     out = io.StringIO()
     bar = ts.ProgressBar(minimum=0.0, out=out, notebook=False)
     with pytest.raises(ValueError, match="bad block"):
-        client.compute(ta.map_blocks(boom, ta.ones((4,), chunks=2)), progress=bar)
+        client.compute(ta.map_blocks(boom, ta.ones((4,), chunks=2)), sync=True, progress=bar)
     assert "100%" not in out.getvalue().split("\r")[-1]
 
 

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import tessera as ts
+import tessera.array as ta
 
 
 def inc(x):
@@ -35,7 +36,7 @@ def test_submit_runs_in_a_worker_process_and_chains(client):
     assert nested.result() == 20
     d = client.submit(lambda m: {k: v * 2 for k, v in m.items()}, {"a": a, "b": [b]})
     assert d.result() == {"a": 4, "b": [3, 3]}
-    assert client.compute(c) == 5
+    assert client.compute(c) is c and client.compute(c, sync=True) == 5
     assert "finished" in repr(c) and c.status == "finished" and c.done()
 
 
@@ -146,7 +147,7 @@ def test_delayed_builds_graphs_that_run_as_tasks(client):
     assert ((x + 1) * 2 - x).compute() == 4
     assert (10 - x).compute() == 8
     assert ts.delayed({"k": [1, 2]})["k"][1].compute() == 2
-    assert client.compute(ts.delayed(add)(x, y=x)) == 4
+    assert client.compute(ts.delayed(add)(x, y=x)).result() == 4
 
     @ts.delayed
     def double(v):
@@ -173,3 +174,36 @@ def test_bad_calls_are_refused_before_anything_runs(client):
         pickle.dumps(client.submit(inc, 1))
     with pytest.raises(ValueError, match="2 keys for 3 calls"):
         client.map(inc, [1, 2, 3], key=["a", "b"])
+
+
+def test_client_compute_returns_futures_like_dask(client):
+    x = ta.from_array(np.arange(12.0).reshape(3, 4), chunks=2)
+    f = client.compute(x.sum())
+    assert isinstance(f, ts.ComputeFuture)
+    assert f.result(timeout=60) == 66.0 and f.done() and f.status == "finished"
+    assert "finished" in repr(f)
+    several = client.compute([x.sum(axis=0), x.max(), ts.delayed(add)(1, 2)])
+    assert isinstance(several, list) and len(several) == 3
+    got = client.gather(several)
+    np.testing.assert_array_equal(got[0], np.arange(12.0).reshape(3, 4).sum(axis=0))
+    assert got[1:] == [11.0, 3]
+    # Mixed with submit futures in as_completed and wait.
+    call = client.submit(inc, 1)
+    done = {id(g) for g in ts.as_completed([client.compute(x.min()), call])}
+    assert id(call) in done and len(done) == 2
+    pending = [client.compute(x.mean()), client.submit(inc, 2)]
+    finished, not_finished = ts.wait(pending, timeout=60)
+    assert len(finished) == 2 and not not_finished
+    # Errors come back from result(); a compute future cannot travel to a worker.
+    bad = client.compute(ta.map_blocks(_raise_value_error, x))
+    with pytest.raises(ValueError, match="no good"):
+        bad.result(timeout=60)
+    assert bad.status == "error" and isinstance(bad.exception(), ValueError)
+    with pytest.raises(TypeError, match="result"):
+        client.submit(inc, client.compute(x.sum())).result()
+    with pytest.raises(TypeError, match="cannot compute"):
+        client.compute(object())
+
+
+def _raise_value_error(block):
+    raise ValueError("no good")

@@ -15,7 +15,7 @@ def test_a_secure_cluster_computes_for_members_and_refuses_strangers():
         assert sec is not None and sec.token_file and sec.tls_cert
         with ts.Client(cluster, set_as_default=False) as client:
             x = ta.from_array(np.arange(12.0).reshape(3, 4), chunks=2)
-            got = client.compute(x.map_blocks(lambda b: b * 2).sum(axis=0))
+            got = client.compute(x.map_blocks(lambda b: b * 2).sum(axis=0)).result()
             np.testing.assert_array_equal(got, (np.arange(12.0).reshape(3, 4) * 2).sum(axis=0))
             assert client.submit(lambda a: a + 1, 41).result() == 42
         # No credentials: the TLS handshake fails. TLS without the token: refused.

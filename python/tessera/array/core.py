@@ -195,7 +195,7 @@ class Array:
         array (a NumPy scalar for 0-d results)."""
         from tessera.distributed import get_client
 
-        return get_client().compute(self, **kwargs)
+        return get_client().compute(self, sync=True, **kwargs)
 
     def persist(self, **kwargs):
         """Compute and keep the chunks on the cluster; later expressions read them."""
