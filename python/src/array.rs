@@ -369,6 +369,26 @@ impl PyArray {
     }
 }
 
+/// The worker kernel `kernel` run once per output block over several arrays, dask's
+/// `blockwise`: each operand comes with an index string (one letter per axis), and
+/// `out_index` names the output's axes (see `tessera::array::blockwise`).
+#[pyfunction]
+pub fn blockwise(
+    kernel: &str,
+    out_index: &str,
+    operands: Vec<(PyRef<'_, PyArray>, String)>,
+    args: &[u8],
+    dtype: &str,
+) -> PyResult<PyArray> {
+    let inputs: Vec<(&Array, &str)> = operands
+        .iter()
+        .map(|(a, ix)| (&a.inner, ix.as_str()))
+        .collect();
+    PyArray::checked(
+        array::try_blockwise(kernel, out_index, &inputs, args, parse_dtype(dtype)?).py()?,
+    )
+}
+
 /// An array of `shape` in blocks of `chunks` filled with `value` of `dtype`.
 #[pyfunction]
 pub fn full(

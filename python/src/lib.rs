@@ -70,6 +70,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(run_cli, m)?)?;
     m.add_function(wrap_pyfunction!(parse_bytes, m)?)?;
     m.add_function(wrap_pyfunction!(array::full, m)?)?;
+    m.add_function(wrap_pyfunction!(array::blockwise, m)?)?;
     m.add_function(wrap_pyfunction!(array::arange, m)?)?;
     m.add_function(wrap_pyfunction!(array::random, m)?)?;
     m.add_function(wrap_pyfunction!(array::randint, m)?)?;

@@ -26,14 +26,28 @@ def _load(payload: bytes):
     return entry
 
 
+class BlockSlot:
+    """Stands for block `index` (of the map_blocks arrays) among a call's arguments."""
+
+    __slots__ = ("index",)
+
+    def __init__(self, index):
+        self.index = index
+
+    def __reduce__(self):
+        return (BlockSlot, (self.index,))
+
+
 def run_block(payload: bytes, blocks: list) -> np.ndarray:
-    """Apply the pickled `(function, args, kwargs, dtype)` to the blocks; the result
-    must have the first block's shape and is cast to the declared dtype."""
+    """Apply the pickled `(function, arguments, kwargs, dtype)` to the blocks (each
+    `BlockSlot` among the arguments replaced by its block); the result must have the
+    blocks' broadcast shape and is cast to the declared dtype."""
     try:
-        func, args, kwargs, dtype = _load(payload)
+        func, template, kwargs, dtype = _load(payload)
         arrays = [np.asarray(b) for b in blocks]
-        out = np.asarray(func(*arrays, *args, **kwargs))
-        expected = arrays[0].shape
+        call = [arrays[t.index] if isinstance(t, BlockSlot) else t for t in template]
+        out = np.asarray(func(*call, **kwargs))
+        expected = np.broadcast_shapes(*(a.shape for a in arrays))
         if out.shape != expected:
             raise ValueError(
                 f"the map_blocks function returned a block of shape {out.shape}; "

@@ -199,11 +199,9 @@ SNIPPETS = [
     S("array-map_blocks-dtype-and-blocks", """
         x = da.from_array(A, chunks=(20, 15))
         y = da.map_blocks(lambda a, b: (a + b).astype(np.float32), x, x + 1, dtype=np.float32)
-        y.compute()
-    """, xfail="map_blocks over several arrays: Array::try_map_blocks "
-        "(client/src/array/map_blocks.rs) lowers each task from one input chunk, so the "
-        "Python binding takes one array (tessera._worker.run_block already takes a list "
-        "of blocks)", raises=NotImplementedError),
+        z = da.map_blocks(lambda a, k, r: a * k - r, x, 3, x[0], dtype=x.dtype)
+        (y.compute(), z.compute())
+    """),
     S("array-reshape", """
         x = da.arange(120, chunks=10)
         (x.reshape(10, 12).compute(), x.reshape((4, 30)).sum(axis=1).compute(),

@@ -64,3 +64,20 @@ def test_wrong_block_shape_is_reported(client):
     x = ta.ones((4,), chunks=2)
     with pytest.raises(ts.TaskError, match="must keep the input block's shape"):
         x.map_blocks(lambda b: b[:1], dtype=float).compute()
+
+
+def test_map_blocks_over_several_arrays_aligns_them_like_dask(client):
+    rng = np.random.default_rng(5)
+    a, b, v = rng.random((7, 9)), rng.random((7, 9)), rng.random(9)
+    x = ta.from_array(a, chunks=(3, 4))
+    y = ta.from_array(b, chunks=(2, 5))  # other boundaries: aligned to x's
+    w = ta.from_array(v, chunks=2)  # fewer axes: lines up with the last one
+    got = ta.map_blocks(lambda p, k, q, r: p * k - q + r, x, 2.0, y, w)
+    assert got.chunks == x.chunks and got.dtype == np.float64
+    np.testing.assert_allclose(got.compute(), a * 2.0 - b + v)
+    # The lower-dimensional array first: the output keeps the larger shape.
+    got = ta.map_blocks(lambda r, p: (r + p).astype(np.float32), w, x)
+    assert got.shape == (7, 9) and got.dtype == np.float32
+    np.testing.assert_allclose(got.compute(), (v + a).astype(np.float32))
+    with pytest.raises(ValueError):
+        ta.map_blocks(np.add, x, ta.from_array(rng.random((7, 8)), chunks=4))

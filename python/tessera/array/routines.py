@@ -1,12 +1,14 @@
 """Functions over tessera arrays with dask.array's names: joins, `where`, linear
 algebra, module-level reductions and `map_blocks` running Python on the workers."""
 
+import builtins
 from numbers import Integral
 
 import cloudpickle
 import numpy as np
 
 from tessera import _core
+from tessera._worker import BlockSlot
 
 from .core import Array, _normalize_axes, _operand, asarray
 from ._dtypes import dtype_name
@@ -155,34 +157,58 @@ nanstd = _nan_reduction("nanstd")
 count_nonzero = _nan_reduction("count_nonzero")
 
 
-def _meta_dtype(func, x, args, kwargs):
-    """The dtype `func` returns, found by calling it on a small block (as Dask does with
-    its meta arrays); the input's dtype when that call fails."""
+def _meta_dtype(func, template, arrays, kwargs):
+    """The dtype `func` returns, found by calling it on small blocks (as Dask does with
+    its meta arrays); the first array's dtype when that call fails."""
     try:
-        sample = np.ones((1,) * x.ndim, dtype=x.dtype)
-        return np.asarray(func(sample, *args, **kwargs)).dtype
+        samples = [np.ones((1,) * a.ndim, dtype=a.dtype) for a in arrays]
+        call = [samples[t.index] if isinstance(t, BlockSlot) else t for t in template]
+        return np.asarray(func(*call, **kwargs)).dtype
     except Exception:  # noqa: BLE001 - the real call on the worker will report it
-        return x.dtype
+        return arrays[0].dtype
+
+
+_LETTERS = "abcdefghijklmnopqrstuvwxyz"
 
 
 def map_blocks(func, *args, dtype=None, chunks=None, drop_axis=None, new_axis=None,
                name=None, meta=None, **kwargs):
-    """Apply the Python function `func` to every block of the one array argument; the
-    function is shipped with cloudpickle and runs in the worker process holding the block.
-    Each result block must keep its input block's shape. Other positional arguments and
-    keyword arguments are passed to every call."""
+    """Apply the Python function `func` to every block of the array arguments; it is
+    shipped with cloudpickle and runs in the worker process holding the blocks. Arrays
+    are aligned as in Dask: by their last axes (an array with fewer axes lines up with
+    the trailing ones), with equal lengths on the axes they share; chunk boundaries
+    follow the first array that has the axis. `func` gets, at each array's position among
+    the arguments, that array's block (other positional and keyword arguments unchanged),
+    and must return a block of the output block's shape (the blocks' broadcast shape)."""
     if drop_axis is not None or new_axis is not None:
         raise NotImplementedError("map_blocks: drop_axis and new_axis are not supported")
-    arrays = [a for a in args if isinstance(a, Array)]
-    if len(arrays) != 1 or not isinstance(args[0], Array):
-        raise NotImplementedError(
-            "map_blocks takes exactly one tessera array, as its first argument after func"
-        )
-    x, extra = args[0], args[1:]
-    if chunks is not None and tuple(tuple(c) for c in chunks) != x.chunks:
-        raise NotImplementedError("map_blocks: blocks must keep their input chunks")
     if not callable(func):
         raise TypeError(f"map_blocks needs a callable, not {type(func).__name__}")
-    out_dtype = dtype_name(dtype if dtype is not None else _meta_dtype(func, x, extra, kwargs))
-    payload = cloudpickle.dumps((func, extra, kwargs, out_dtype))
-    return Array(x._core.map_blocks(_core.PYTHON_KERNEL, payload, out_dtype))
+    arrays = [a for a in args if isinstance(a, Array)]
+    if not arrays:
+        raise ValueError("map_blocks needs at least one tessera array argument")
+    out_ndim = builtins.max(a.ndim for a in arrays)
+    if out_ndim > len(_LETTERS):
+        raise ValueError(f"map_blocks: at most {len(_LETTERS)} axes")
+    template, slot = [], 0
+    for a in args:
+        if isinstance(a, Array):
+            template.append(BlockSlot(slot))
+            slot += 1
+        else:
+            template.append(a)
+    out_dtype = dtype_name(
+        dtype if dtype is not None else _meta_dtype(func, template, arrays, kwargs)
+    )
+    payload = cloudpickle.dumps((func, tuple(template), kwargs, out_dtype))
+    if len(arrays) == 1:
+        x = arrays[0]
+        if chunks is not None and tuple(tuple(c) for c in chunks) != x.chunks:
+            raise NotImplementedError("map_blocks: blocks must keep their input chunks")
+        return Array(x._core.map_blocks(_core.PYTHON_KERNEL, payload, out_dtype))
+    out_index = _LETTERS[:out_ndim]
+    operands = [(a._core, out_index[out_ndim - a.ndim:]) for a in arrays]
+    out = Array(_core.blockwise(_core.PYTHON_KERNEL, out_index, operands, payload, out_dtype))
+    if chunks is not None and tuple(tuple(c) for c in chunks) != out.chunks:
+        raise NotImplementedError("map_blocks: blocks must keep their input chunks")
+    return out
