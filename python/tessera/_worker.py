@@ -26,26 +26,14 @@ def _load(payload: bytes):
     return entry
 
 
-class BlockSlot:
-    """Stands for block `index` (of the map_blocks arrays) among a call's arguments."""
-
-    __slots__ = ("index",)
-
-    def __init__(self, index):
-        self.index = index
-
-    def __reduce__(self):
-        return (BlockSlot, (self.index,))
-
-
 def run_block(payload: bytes, blocks: list) -> np.ndarray:
     """Apply the pickled `(function, arguments, kwargs, dtype)` to the blocks (each
-    `BlockSlot` among the arguments replaced by its block); the result must have the
+    `Input(i)` among the arguments replaced by block `i`); the result must have the
     blocks' broadcast shape and is cast to the declared dtype."""
     try:
         func, template, kwargs, dtype = _load(payload)
         arrays = [np.asarray(b) for b in blocks]
-        call = [arrays[t.index] if isinstance(t, BlockSlot) else t for t in template]
+        call = [arrays[t.index] if isinstance(t, Input) else t for t in template]
         out = np.asarray(func(*call, **kwargs))
         expected = np.broadcast_shapes(*(a.shape for a in arrays))
         if out.shape != expected:
@@ -67,7 +55,8 @@ _MAX_PICKLED_EXCEPTION = 64 << 10
 
 
 class Input:
-    """Stands for input value `index` inside a submitted call's arguments."""
+    """Stands for input value `index` inside a submitted call's arguments (or block
+    `index` among a map_blocks function's arguments)."""
 
     __slots__ = ("index",)
 

@@ -8,7 +8,7 @@ import cloudpickle
 import numpy as np
 
 from tessera import _core
-from tessera._worker import BlockSlot
+from tessera._worker import Input
 
 from .core import Array, _normalize_axes, _operand, asarray
 from ._dtypes import dtype_name
@@ -162,7 +162,7 @@ def _meta_dtype(func, template, arrays, kwargs):
     its meta arrays); the first array's dtype when that call fails."""
     try:
         samples = [np.ones((1,) * a.ndim, dtype=a.dtype) for a in arrays]
-        call = [samples[t.index] if isinstance(t, BlockSlot) else t for t in template]
+        call = [samples[t.index] if isinstance(t, Input) else t for t in template]
         return np.asarray(func(*call, **kwargs)).dtype
     except Exception:  # noqa: BLE001 - the real call on the worker will report it
         return arrays[0].dtype
@@ -193,7 +193,7 @@ def map_blocks(func, *args, dtype=None, chunks=None, drop_axis=None, new_axis=No
     template, slot = [], 0
     for a in args:
         if isinstance(a, Array):
-            template.append(BlockSlot(slot))
+            template.append(Input(slot))
             slot += 1
         else:
             template.append(a)
