@@ -376,6 +376,11 @@ impl LocalCluster {
         for child in self.scheduler.iter_mut().chain(self.workers.iter_mut()) {
             let _ = child.wait();
         }
+        // Killed workers could not remove their spill directories (under the temp
+        // directory they inherited): remove them, and any other dead worker's, now.
+        if !self.workers.is_empty() {
+            tessera_worker::spill::remove_stale_dirs(&std::env::temp_dir());
+        }
         self.workers.clear();
         self.scheduler = None;
         if let Some(dir) = self.credentials_dir.take() {

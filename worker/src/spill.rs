@@ -8,12 +8,23 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use tessera_core::{Error, Result, Value};
 
+/// Names of spill directories start with this, then `<pid>-<n>`.
+const DIR_PREFIX: &str = "tessera-spill-";
+
+/// The file inside a spill directory that its worker holds an exclusive lock on while it
+/// lives; the OS drops the lock when the process dies, however it dies.
+const LOCK_FILE: &str = ".lock";
+
 /// The directory one worker spills into (`<parent>/tessera-spill-<pid>-<n>`), removed
-/// with everything in it when dropped.
+/// with everything in it when dropped. A worker killed before it could remove it (SIGKILL,
+/// a crash, the OS out of memory) leaves it behind; the next spill directory created under
+/// the same parent removes it (see [`remove_stale_dirs`]).
 #[derive(Debug)]
 pub struct SpillDir {
     path: PathBuf,
     next_file: AtomicU64,
+    /// Holds the directory's lock for as long as this lives.
+    _lock: File,
 }
 
 impl SpillDir {
@@ -24,16 +35,26 @@ impl SpillDir {
             .map(Path::to_path_buf)
             .unwrap_or_else(std::env::temp_dir);
         let n = DIRS.fetch_add(1, Ordering::Relaxed);
-        let path = parent.join(format!("tessera-spill-{}-{n}", std::process::id()));
-        std::fs::create_dir_all(&path).map_err(|e| {
+        let path = parent.join(format!("{DIR_PREFIX}{}-{n}", std::process::id()));
+        let failed = |e: std::io::Error| {
             Error::Cluster(format!(
                 "cannot create spill directory {}: {e}",
                 path.display()
             ))
-        })?;
+        };
+        std::fs::create_dir_all(&path).map_err(failed)?;
+        let lock = File::create(path.join(LOCK_FILE)).map_err(failed)?;
+        if !try_lock(&lock) {
+            return Err(failed(std::io::Error::other("its lock is held")));
+        }
+        let removed = remove_stale_dirs(&parent);
+        if removed > 0 {
+            tracing::info!(removed, parent = %parent.display(), "removed spill directories of dead workers");
+        }
         Ok(SpillDir {
             path,
             next_file: AtomicU64::new(0),
+            _lock: lock,
         })
     }
 
@@ -70,6 +91,42 @@ impl SpillDir {
         spilled.bytes = std::fs::metadata(&path).map_err(io)?.len();
         Ok(spilled)
     }
+}
+
+/// Take the exclusive lock on `file` without waiting; whether it was free.
+fn try_lock(file: &File) -> bool {
+    use std::os::fd::AsRawFd;
+    // SAFETY: flock on a file descriptor this `File` owns; no memory is involved.
+    unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) == 0 }
+}
+
+/// Remove the spill directories under `parent` whose worker is gone: their lock can be
+/// taken (or, for a directory without a lock file, made by an older build, its process
+/// no longer exists). Directories of live workers are left alone. Returns how many were
+/// removed.
+pub fn remove_stale_dirs(parent: &Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return 0;
+    };
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(rest) = name.to_str().and_then(|n| n.strip_prefix(DIR_PREFIX)) else {
+            continue;
+        };
+        let Some(pid) = rest.split('-').next().and_then(|p| p.parse::<u32>().ok()) else {
+            continue;
+        };
+        let dir = entry.path();
+        let stale = match File::open(dir.join(LOCK_FILE)) {
+            Ok(lock) => try_lock(&lock),
+            Err(_) => pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists(),
+        };
+        if stale && std::fs::remove_dir_all(&dir).is_ok() {
+            removed += 1;
+        }
+    }
+    removed
 }
 
 impl Drop for SpillDir {
@@ -130,6 +187,28 @@ mod tests {
     use ndarray::{ArrayD, IxDyn};
     use std::sync::Arc;
     use tessera_core::{Chunk, Partition};
+
+    #[test]
+    fn directories_of_dead_workers_are_removed_and_live_ones_kept() {
+        let parent = std::env::temp_dir().join(format!("spill-purge-{}", std::process::id()));
+        std::fs::create_dir_all(&parent).unwrap();
+        let live = SpillDir::create(Some(&parent)).unwrap();
+        // Left by a worker killed with SIGKILL: its lock file is not held any more.
+        let unlocked = parent.join(format!("{DIR_PREFIX}{}-9999", std::process::id()));
+        std::fs::create_dir_all(&unlocked).unwrap();
+        std::fs::write(unlocked.join(LOCK_FILE), b"").unwrap();
+        std::fs::write(unlocked.join("0.arrow"), b"spilled").unwrap();
+        // Left by an older build (no lock file) whose process is gone.
+        let old = parent.join(format!("{DIR_PREFIX}4294967295-0"));
+        std::fs::create_dir_all(&old).unwrap();
+        let unrelated = parent.join("tessera-spill-notes");
+        std::fs::create_dir_all(&unrelated).unwrap();
+        let second = SpillDir::create(Some(&parent)).unwrap();
+        assert!(!unlocked.exists() && !old.exists());
+        assert!(live.path().exists() && second.path().exists() && unrelated.exists());
+        drop((live, second));
+        std::fs::remove_dir_all(&parent).unwrap();
+    }
 
     #[test]
     fn arrays_and_tables_come_back_equal() {
