@@ -324,6 +324,8 @@ pub fn run(cli: Cli) -> Result<()> {
                 security: security.files().load()?,
                 reconnect_timeout,
             };
+            // Before the runtime starts its threads (see `tune_allocator`).
+            tessera_worker::memory::tune_allocator(config.memory_limit);
             runtime(2)?.block_on(tessera_worker::run_worker(config))
         }
         Command::Local {

@@ -100,6 +100,32 @@ impl MemoryGuard {
     }
 }
 
+/// Keep freed chunk memory for reuse instead of returning it to the OS at once, on
+/// workers with at least 1 GiB. glibc serves blocks over its mmap threshold, and every
+/// block of a thread's own arena (heaps of at most 64 MiB, unmapped when empty), with
+/// fresh pages: each chunk a kernel made cost a page fault per 4 KiB, and the array
+/// example spent half its time in the kernel (2.5 s; 1.4 s with this). All threads
+/// share the main heap, blocks up to 32 MiB (glibc's largest threshold) come from it, and
+/// up to 256 MiB (at most an eighth of the limit) of free heap is kept; past the pause
+/// line the memory guard still trims it. Call it before the process starts threads: the
+/// arena limit binds only threads that have not allocated yet. Smaller workers keep
+/// glibc's defaults.
+pub fn tune_allocator(memory_limit: u64) {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    if memory_limit >= 1 << 30 {
+        let keep = (memory_limit / 8).min(256 << 20) as libc::c_int;
+        // SAFETY: mallopt only sets allocator parameters; invalid values are refused
+        // (it returns 0) without effect.
+        unsafe {
+            libc::mallopt(libc::M_ARENA_MAX, 1);
+            libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
+            libc::mallopt(libc::M_TRIM_THRESHOLD, keep);
+        }
+    }
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    let _ = memory_limit;
+}
+
 /// Return freed heap pages to the OS (glibc keeps them otherwise, and the process
 /// looks bigger than what it holds).
 fn trim_heap() {

@@ -95,6 +95,7 @@ const MAX_BATCH: usize = 8192;
 /// `reconnect_timeout` (an error). While reconnecting the worker keeps its store and serves
 /// it to peers; it registers again listing what it holds.
 pub async fn run_worker(config: WorkerConfig) -> Result<()> {
+    crate::memory::tune_allocator(config.memory_limit);
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|e| Error::Cluster(format!("cannot bind {}: {e}", config.listen)))?;
