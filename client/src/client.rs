@@ -120,7 +120,9 @@ impl Drop for ClientInner {
 }
 
 /// Longest connecting to the scheduler may take, from the TCP connection to its Welcome.
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
+/// Shorter than the connection's keepalive timeout, so a frozen scheduler gets this
+/// error, which says what happened, rather than the transport's.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl Client {
     /// Connect to the scheduler at `address` (`host:port`) of a cluster without a token
@@ -157,11 +159,17 @@ impl Client {
                 .client_session(UnboundedReceiverStream::new(rx))
                 .await
                 .map_err(|s| {
-                    Error::Cluster(format!("scheduler refused the session: {}", s.message()))
+                    Error::Cluster(format!(
+                        "the scheduler at {address} refused the session: {}",
+                        s.message()
+                    ))
                 })?
                 .into_inner();
             let first = inbound.message().await.map_err(|s| {
-                Error::Cluster(format!("scheduler session failed: {}", s.message()))
+                Error::Cluster(format!(
+                    "the session with the scheduler at {address} failed: {}",
+                    s.message()
+                ))
             })?;
             Ok::<_, Error>((scheduler, inbound, outbound, first))
         };

@@ -262,9 +262,11 @@ fn disconnecting_client_process() {
         .unwrap();
     let _: Array0<f64> = client.compute(&x.sum()).unwrap();
     println!("{HELPER_READY}");
-    let big = random::<f64>(&[8000, 8000], &[200, 200], 5);
+    // Long enough to be killed in the middle: a 4,000-square matmul is ~128 GFLOP (task
+    // fusion makes elementwise work over random data too quick to catch running).
+    let big = random::<f64>(&[4000, 4000], &[500, 500], 5);
     let _: Array0<f64> = client
-        .compute(&(&(&big + &big.t()).sum() + &x.sum()))
+        .compute(&(&big.matmul(&big.t()).sum() + &x.sum()))
         .unwrap();
     println!("disconnecting client: finished (the test meant to kill it before)");
 }
