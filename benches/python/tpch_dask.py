@@ -26,8 +26,17 @@ def to_pandas_types(part):
     return part
 
 
+def arrow_types(t):
+    """pandas dtypes for the files' Arrow types: pandas' ArrowDtype has no `string_view`
+    (the generated files use it), so every string becomes `string[pyarrow]`."""
+    if pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t):
+        return pd.StringDtype("pyarrow")
+    return pd.ArrowDtype(t)
+
+
 def table(root, name, columns):
-    df = dd.read_parquet(f"{root}/{name}", columns=columns, dtype_backend="pyarrow")
+    df = dd.read_parquet(f"{root}/{name}", columns=columns,
+                         arrow_to_pandas={"types_mapper": arrow_types})
     return df.map_partitions(to_pandas_types)
 
 
