@@ -5,12 +5,11 @@ mod common;
 
 use arrow_flight::flight_service_client::FlightServiceClient;
 use arrow_flight::{FlightData, FlightDescriptor, Ticket};
-use bytes::{Buf, BufMut};
+use common::raw_grpc::RawCodec;
 use ndarray::{Array1, Array2, Axis};
 use std::io::{Read, Write};
 use std::time::Duration;
 use tessera::array::random;
-use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::codegen::http::uri::PathAndQuery;
 
 #[test]
@@ -71,41 +70,6 @@ fn a_frozen_worker_is_declared_dead_and_the_computation_finishes() {
     let reference = (&xs + &xs.t()).sum_axis(Axis(1));
     let worst = common::max_abs_diff(&v, &reference);
     assert!(worst < 1e-9, "difference {worst}");
-}
-
-/// A codec that sends raw bytes, to put malformed payloads inside valid gRPC frames.
-#[derive(Default)]
-struct RawCodec;
-struct RawEncoder;
-struct RawDecoder;
-
-impl Codec for RawCodec {
-    type Encode = Vec<u8>;
-    type Decode = Vec<u8>;
-    type Encoder = RawEncoder;
-    type Decoder = RawDecoder;
-    fn encoder(&mut self) -> RawEncoder {
-        RawEncoder
-    }
-    fn decoder(&mut self) -> RawDecoder {
-        RawDecoder
-    }
-}
-impl Encoder for RawEncoder {
-    type Item = Vec<u8>;
-    type Error = tonic::Status;
-    fn encode(&mut self, item: Vec<u8>, dst: &mut EncodeBuf<'_>) -> Result<(), tonic::Status> {
-        dst.put_slice(&item);
-        Ok(())
-    }
-}
-impl Decoder for RawDecoder {
-    type Item = Vec<u8>;
-    type Error = tonic::Status;
-    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Vec<u8>>, tonic::Status> {
-        let n = src.remaining();
-        Ok(Some(src.copy_to_bytes(n).to_vec()))
-    }
 }
 
 fn noise(seed: &mut u64, len: usize) -> Vec<u8> {

@@ -8,7 +8,7 @@
 
 mod common;
 
-use bytes::{Buf, BufMut};
+use common::raw_grpc::RawCodec;
 use futures::StreamExt;
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -18,7 +18,6 @@ use tessera::array::random;
 use tessera_core::TaskKey;
 use tessera_core::codec::{decode, encode};
 use tessera_core::wire::{ClientMessage, WhoHasRequest, WorkerMessage, WorkerRegistration};
-use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::codegen::http::uri::PathAndQuery;
 
 /// The cluster under attack and the addresses of its ports.
@@ -281,41 +280,6 @@ fn http2_frames_with_lying_grpc_lengths() {
         });
     }
     assert_healthy(&t);
-}
-
-/// A codec that sends raw bytes, to put malformed payloads inside valid gRPC frames.
-#[derive(Default)]
-struct RawCodec;
-struct RawEncoder;
-struct RawDecoder;
-
-impl Codec for RawCodec {
-    type Encode = Vec<u8>;
-    type Decode = Vec<u8>;
-    type Encoder = RawEncoder;
-    type Decoder = RawDecoder;
-    fn encoder(&mut self) -> RawEncoder {
-        RawEncoder
-    }
-    fn decoder(&mut self) -> RawDecoder {
-        RawDecoder
-    }
-}
-impl Encoder for RawEncoder {
-    type Item = Vec<u8>;
-    type Error = tonic::Status;
-    fn encode(&mut self, item: Vec<u8>, dst: &mut EncodeBuf<'_>) -> Result<(), tonic::Status> {
-        dst.put_slice(&item);
-        Ok(())
-    }
-}
-impl Decoder for RawDecoder {
-    type Item = Vec<u8>;
-    type Error = tonic::Status;
-    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Vec<u8>>, tonic::Status> {
-        let n = src.remaining();
-        Ok(Some(src.copy_to_bytes(n).to_vec()))
-    }
 }
 
 /// Every prefix-cut of `valid` (at up to 24 points), it with a byte appended, and noise;

@@ -5,6 +5,7 @@
 
 pub mod http;
 pub mod procs;
+pub mod raw_grpc;
 
 use std::time::Duration;
 use tessera::LocalCluster;
